@@ -1,0 +1,70 @@
+# nospof.platform: the two commands a new user needs are `make lab` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := $(CURDIR)/.venv
+REQ_HASH := $(shell sha256sum requirements.txt | cut -c1-12)
+STAMP    := $(VENV)/.installed-$(REQ_HASH)
+COLL     := $(CURDIR)/.cache/collections/ansible_collections/nospof/platform
+
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# Scenarios and Debian releases to test (override: make test SCENARIOS=base SUITES=bookworm)
+SCENARIOS ?= $(shell ls -d molecule/*/molecule.yml 2>/dev/null | cut -d/ -f2 | grep -vx lab)
+SUITES    ?= bookworm trixie
+
+.PHONY: help setup host images venv collection lint unit scenario test lab lab-destroy build changelog clean
+
+help:
+	@echo "make lab          bring up the lab in local podman containers and run playbooks/site.yml"
+	@echo "make test         lint, unit tests and every molecule scenario on Debian 12 and 13"
+	@echo "make lab-destroy  remove the lab's containers and network"
+	@echo "make scenario S=base [SUITE=bookworm]   run one molecule scenario"
+	@echo "make unit | lint | build | setup"
+
+setup: host images venv collection
+
+host:
+	@bash tools/setup-host.sh
+
+images: host
+	@bash tools/build-images.sh
+
+venv: $(STAMP)
+$(STAMP): requirements.txt
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+collection:
+	@mkdir -p $(dir $(COLL))
+	@test -L $(COLL) || ln -sfn $(CURDIR) $(COLL)
+
+lint: venv collection
+	yamllint -s .
+	ansible-lint --offline -q
+
+unit: venv collection
+	pytest -q tests/unit
+
+scenario: setup
+	@test -n "$(S)" || { echo "usage: make scenario S=<scenario> [SUITE=bookworm|trixie]"; exit 2; }
+	python3 tools/run_tests.py --no-lint --no-unit --scenarios "$(S)" --suites "$(or $(SUITE),$(SUITES))"
+
+test: setup
+	python3 tools/run_tests.py --scenarios "$(SCENARIOS)" --suites "$(SUITES)"
+
+lab: setup
+	ansible-playbook -i inventories/lab tools/lab.yml -e lab_state=present
+	ansible-playbook -i inventories/lab playbooks/site.yml
+
+lab-destroy: venv collection
+	ansible-playbook -i inventories/lab tools/lab.yml -e lab_state=absent
+
+build: venv collection
+	ansible-galaxy collection build --force --output-path .cache/dist .
+
+clean:
+	rm -rf .cache/dist .cache/logs

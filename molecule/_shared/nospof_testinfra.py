@@ -1,0 +1,42 @@
+"""Fixtures shared by every scenario's testinfra tests.
+
+Hosts are reached with testinfra's podman backend (`podman exec`), which is
+much faster than going through Ansible for every command. Fault injection
+(`podman kill`, `podman network disconnect`) targets only the containers this
+scenario created, found in molecule's instance config.
+"""
+
+import os
+import subprocess
+
+import pytest
+import testinfra
+import yaml
+
+
+def _instances():
+    path = os.environ["MOLECULE_INSTANCE_CONFIG"]
+    with open(path, encoding="utf-8") as handle:
+        return {item["instance"]: item["address"] for item in yaml.safe_load(handle)}
+
+
+@pytest.fixture(scope="session")
+def instances():
+    """Map of inventory host name to container name."""
+    return _instances()
+
+
+@pytest.fixture(scope="session")
+def hosts(instances):
+    """Map of inventory host name to a testinfra host."""
+    return {name: testinfra.get_host(f"podman://{container}") for name, container in instances.items()}
+
+
+@pytest.fixture(scope="session")
+def ephemeral_dir():
+    return os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+
+
+def podman(*args, check=True):
+    """Run podman on the test host against this scenario's containers."""
+    return subprocess.run(["podman", *args], check=check, capture_output=True, text=True)

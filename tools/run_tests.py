@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Run lint, unit tests and molecule scenarios; print one summary line.
+
+Each (scenario, Debian release) pair runs `molecule test` once, with its log
+in .cache/logs/. Every step runs even after a failure, so one report shows
+everything that is broken. The last line is `N passed, N failed`, counting
+unit tests and scenario runs (lint is reported above it and fails the run).
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOGS = os.path.join(ROOT, ".cache", "logs")
+
+
+def run(cmd, log, env=None):
+    start = time.monotonic()
+    with open(log, "w", encoding="utf-8") as handle:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    return proc.returncode, time.monotonic() - start
+
+
+def tail(path, lines=60):
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return "".join(handle.readlines()[-lines:])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scenarios", default="")
+    parser.add_argument("--suites", default="bookworm trixie")
+    parser.add_argument("--no-lint", action="store_true")
+    parser.add_argument("--no-unit", action="store_true")
+    args = parser.parse_args()
+    os.makedirs(LOGS, exist_ok=True)
+
+    passed = failed = skipped = 0
+    lint_failed = False
+    rows = []
+
+    if not args.no_lint:
+        for name, cmd in (("yamllint", ["yamllint", "-s", "."]),
+                          ("ansible-lint", ["ansible-lint", "--offline", "-q"])):
+            code, took = run(cmd, os.path.join(LOGS, f"{name}.log"))
+            status = "ok" if code == 0 else "FAILED"
+            print(f"lint {name:<14} {status:<7} {took:6.1f}s", flush=True)
+            if code:
+                lint_failed = True
+                print(tail(os.path.join(LOGS, f"{name}.log")), flush=True)
+
+    if not args.no_unit:
+        xml = os.path.join(LOGS, "unit.xml")
+        code, took = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          f"--junitxml={xml}", "tests/unit"], os.path.join(LOGS, "unit.log"))
+        u_pass = u_fail = u_skip = 0
+        if os.path.exists(xml):
+            root = ET.parse(xml).getroot()
+            for suite in root.iter("testsuite"):
+                total = int(suite.get("tests", 0))
+                fails = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+                skips = int(suite.get("skipped", 0))
+                u_fail += fails
+                u_skip += skips
+                u_pass += total - fails - skips
+        if code not in (0,) and u_fail == 0:
+            u_fail = 1  # collection error or no tests: never a silent pass
+        passed, failed, skipped = passed + u_pass, failed + u_fail, skipped + u_skip
+        print(f"unit tests          {u_pass} passed, {u_fail} failed, {u_skip} skipped  {took:6.1f}s",
+              flush=True)
+        if u_fail:
+            print(tail(os.path.join(LOGS, "unit.log")), flush=True)
+
+    for scenario in args.scenarios.split():
+        for suite in args.suites.split():
+            log = os.path.join(LOGS, f"{scenario}-{suite}.log")
+            env = dict(os.environ, NOSPOF_SUITE=suite, NO_COLOR="1", PY_COLORS="0", ANSIBLE_NOCOLOR="1")
+            code, took = run(["molecule", "test", "-s", scenario], log, env=env)
+            status = "passed" if code == 0 else "FAILED"
+            rows.append((scenario, suite, status, took))
+            print(f"scenario {scenario:<14} {suite:<9} {status:<7} {took:6.1f}s", flush=True)
+            if code:
+                failed += 1
+                print(tail(log, 80), flush=True)
+            else:
+                passed += 1
+
+    if rows:
+        total = sum(r[3] for r in rows)
+        print(f"scenario time total {total:.0f}s")
+    if lint_failed:
+        print("lint FAILED (see above)")
+    summary = f"{passed} passed, {failed} failed"
+    if skipped:
+        summary += f", {skipped} skipped"
+    print(summary)
+    return 1 if failed or lint_failed or (passed == 0) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
