@@ -46,10 +46,12 @@ def main():
 
     if not args.no_lint:
         for name, cmd in (("yamllint", ["yamllint", "-s", "."]),
-                          ("ansible-lint", ["ansible-lint", "--offline", "-q"])):
+                          ("ansible-lint", ["ansible-lint", "--offline", "-q", "--nocolor"]),
+                          ("galaxy-build", ["ansible-galaxy", "collection", "build", "--force",
+                                            "--output-path", ".cache/dist", "."])):
             code, took = run(cmd, os.path.join(LOGS, f"{name}.log"))
             status = "ok" if code == 0 else "FAILED"
-            print(f"lint {name:<14} {status:<7} {took:6.1f}s", flush=True)
+            print(f"check {name:<13} {status:<7} {took:6.1f}s", flush=True)
             if code:
                 lint_failed = True
                 print(tail(os.path.join(LOGS, f"{name}.log")), flush=True)

@@ -40,3 +40,29 @@ def ephemeral_dir():
 def podman(*args, check=True):
     """Run podman on the test host against this scenario's containers."""
     return subprocess.run(["podman", *args], check=check, capture_output=True, text=True)
+
+
+def run_playbook(playbook, limit=None, extra_vars=None, check=False):
+    """Run ansible-playbook against this scenario's inventory; return (rc, output)."""
+    import json
+
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook]
+    if limit:
+        cmd += ["--limit", limit]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd += ["--check", "--diff"]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def recap(output):
+    """Parse PLAY RECAP lines into {host: {ok: n, changed: n, failed: n, ...}}."""
+    import re
+
+    hosts = {}
+    for match in re.finditer(r"^(\S+)\s*:\s*((?:\w+=\d+\s*)+)$", output, re.M):
+        hosts[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return hosts

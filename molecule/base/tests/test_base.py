@@ -1,11 +1,13 @@
 """Behaviour of the base role: firewall, apt failover, users, SSH, bad input."""
 
-import json
 import os
 import re
-import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared"))
+from nospof_testinfra import recap, run_playbook  # noqa: E402
 
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -112,19 +114,19 @@ def test_logging_and_kernel_settings(hosts):
 
 def run_bad(limit, extra_vars):
     """Run the role with bad variables; return (rc, output)."""
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         os.path.join(SCENARIO_DIR, "bad_input.yml"), "--limit", limit,
-         "-e", json.dumps(extra_vars)],
-        capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
-    )
-    return proc.returncode, proc.stdout + proc.stderr
+    return run_playbook(os.path.join(SCENARIO_DIR, "bad_input.yml"), limit, extra_vars)
 
 
 def recap_changed(output, host):
-    match = re.search(rf"^{host}\s*:.*changed=(\d+)", output, re.M)
-    assert match, output
-    return int(match.group(1))
+    counts = recap(output)
+    assert host in counts, output
+    return counts[host]["changed"]
+
+
+def test_check_mode_on_a_converged_host_changes_nothing(hosts):
+    rc, output = run_playbook(os.path.join(SCENARIO_DIR, "converge.yml"), check=True)
+    assert rc == 0, output[-3000:]
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(output).values()), output[-3000:]
 
 
 @pytest.mark.parametrize("extra_vars, message", [

@@ -2,9 +2,14 @@
 
 import os
 import re
-import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared"))
+from nospof_testinfra import recap, run_playbook  # noqa: E402
+
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CA = "/etc/ssl/nospof/ca.crt"
 CERT = "/etc/ssl/nospof/host.crt"
@@ -88,3 +93,9 @@ def test_tls_handshake_with_forward_secrecy(hosts):
         assert re.search(r"(ECDHE|X25519|secp|TLSv1\.3)", out.stdout), out.stdout
     finally:
         server.run("systemctl stop nospof-test-tls")
+
+
+def test_check_mode_on_a_converged_host_changes_nothing():
+    rc, output = run_playbook(os.path.join(SCENARIO_DIR, "converge.yml"), check=True)
+    assert rc == 0, output[-3000:]
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(output).values()), output[-3000:]
