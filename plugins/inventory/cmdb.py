@@ -1,0 +1,227 @@
+# Copyright: nospof developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: cmdb
+short_description: Inventory and topology from NetBox, Nautobot or a YAML file
+version_added: 0.1.0
+description:
+  - Reads hosts, roles, failure domains (site, rack), clusters, services and service
+    dependencies from a CMDB and builds the nospof topology model once.
+  - "Groups: one per role, C(cluster_<name>), C(site_<site>), C(rack_<site>_<rack>),
+    C(tag_<tag>), C(status_<status>); plus O(groups) and O(keyed_groups)."
+  - "Host variables: C(ansible_host) from the primary address, C(nospof_address),
+    C(nospof_failure_domain), C(nospof_roles), C(nospof_tags), C(nospof_cluster),
+    C(nospof_services), C(nospof_dependencies) (for every service the host needs, the
+    endpoints of every provider: host, address, port, protocol) and
+    C(nospof_firewall_allowlist) (each service the host offers, open to its dependants)."
+  - Never makes a request per host; backends fetch each object kind with pagination
+    and bounded concurrency and join in memory.
+  - Records the topology layer rejects (no address, duplicate names, dependencies on
+    unknown services) are reported, one warning each, and left out; with
+    O(strict=true) the first one fails the inventory.
+  - The inventory source must be named C(*.cmdb.yml) or C(*.cmdb.yaml).
+author: nospof developers
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: The name of this plugin.
+    required: true
+    choices: [nospof.platform.cmdb]
+  backend:
+    description: Where the topology comes from.
+    type: str
+    required: true
+    choices: [file, netbox, nautobot]
+  path:
+    description:
+      - For O(backend=file), the YAML environment file, relative to this source file.
+        Without it the environment is read from this source file itself (its C(hosts) and
+        C(defaults) keys).
+    type: str
+  url:
+    description: Base URL of NetBox or Nautobot.
+    type: str
+    env:
+      - name: NOSPOF_CMDB_URL
+  token:
+    description: API token of NetBox or Nautobot.
+    type: str
+    env:
+      - name: NOSPOF_CMDB_TOKEN
+  validate_certs:
+    description: Verify the CMDB's TLS certificate.
+    type: bool
+    default: true
+    env:
+      - name: NOSPOF_CMDB_VALIDATE_CERTS
+  timeout:
+    description: Seconds to wait for one HTTP response.
+    type: int
+    default: 30
+  retries:
+    description: Retries of a request that failed to connect or got HTTP 429/502/503/504.
+    type: int
+    default: 3
+  max_concurrency:
+    description: Pages fetched in parallel.
+    type: int
+    default: 4
+  page_size:
+    description: Objects per page.
+    type: int
+    default: 1000
+  filters:
+    description: Which hosts to take.
+    type: dict
+    default: {}
+    suboptions:
+      site:
+        description: Site (NetBox) or location (Nautobot) name.
+        type: str
+      status:
+        description: Host status, for example C(active).
+        type: str
+      tags:
+        description: Tags; a host needs at least one of them.
+        type: list
+        elements: str
+  strict:
+    description: Fail on the first rejected record instead of warning and skipping it.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+# inventories/prod/netbox.cmdb.yml
+plugin: nospof.platform.cmdb
+backend: netbox
+url: https://netbox.example.org
+# token from NOSPOF_CMDB_TOKEN
+filters:
+  site: dc1
+  status: active
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/nospof-inventory
+cache_timeout: 600
+
+# inventories/lab/lab.cmdb.yml: day zero, the environment in the file itself
+plugin: nospof.platform.cmdb
+backend: file
+defaults:
+  site: lab
+hosts:
+  - name: mq1
+    address: 10.0.0.11
+    rack: r1
+    roles: [rabbitmq]
+    services: [{name: amqps, ports: [5671]}]
+    depends_on: [dns]
+"""
+
+import os
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBError
+from ansible_collections.nospof.platform.plugins.module_utils.topology import Topology, TopologyError
+
+
+def load_backend(name, options):
+    """Import a backend lazily so the file backend needs no HTTP code."""
+    if name == "file":
+        from ansible_collections.nospof.platform.plugins.module_utils.cmdb.file import FileBackend
+        return FileBackend(options)
+    if name == "netbox":
+        from ansible_collections.nospof.platform.plugins.module_utils.cmdb.netbox import NetBoxBackend
+        return NetBoxBackend(options)
+    if name == "nautobot":
+        from ansible_collections.nospof.platform.plugins.module_utils.cmdb.nautobot import NautobotBackend
+        return NautobotBackend(options)
+    raise AnsibleParserError(f"cmdb inventory: unknown backend {name!r}")
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "nospof.platform.cmdb"
+
+    def verify_file(self, path):
+        return super().verify_file(path) and path.endswith((".cmdb.yml", ".cmdb.yaml"))
+
+    def _backend_options(self, path):
+        backend = self.get_option("backend")
+        options = {
+            "url": (self.get_option("url") or "").rstrip("/") or None,
+            "token": self.get_option("token"),
+            "validate_certs": self.get_option("validate_certs"),
+            "timeout": self.get_option("timeout"),
+            "retries": self.get_option("retries"),
+            "max_concurrency": self.get_option("max_concurrency"),
+            "page_size": self.get_option("page_size"),
+            "filters": {k: v for k, v in (self.get_option("filters") or {}).items() if v},
+        }
+        if backend == "file":
+            rel = self.get_option("path")
+            options["path"] = os.path.join(os.path.dirname(path), rel) if rel else path
+        elif not options["url"]:
+            raise AnsibleParserError(f"cmdb inventory {path}: backend {backend} needs `url` "
+                                     "(or NOSPOF_CMDB_URL)")
+        elif not options["token"]:
+            raise AnsibleParserError(f"cmdb inventory {path}: backend {backend} needs `token` "
+                                     "(or NOSPOF_CMDB_TOKEN)")
+        return backend, options
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path)
+        self._read_config_data(path)
+        backend_name, options = self._backend_options(path)
+        backend = load_backend(backend_name, options)
+
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        update_cache = self.get_option("cache") and not cache
+        data = None
+        if use_cache:
+            try:
+                data = self._cache[cache_key]
+            except KeyError:
+                update_cache = True
+        if data is None:
+            try:
+                records = backend.fetch()
+            except CMDBError as exc:
+                raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
+            try:
+                topology = Topology.from_records(records.get("hosts"), records.get("services"),
+                                                 records.get("dependencies"),
+                                                 strict=self.get_option("strict"))
+            except TopologyError as exc:
+                raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
+            data = topology.to_dict()
+        else:
+            topology = Topology.from_dict(data)
+        if update_cache:
+            self._cache[cache_key] = data
+
+        for problem in topology.problems:
+            self.display.warning(f"cmdb inventory ({backend_name}): {problem}")
+        self._populate(topology)
+
+    def _populate(self, topology):
+        strict = self.get_option("strict")
+        for group, members in sorted(topology.groups().items()):
+            self.inventory.add_group(group)
+            for name in members:
+                self.inventory.add_host(name, group=group)
+        for name in sorted(topology.hosts):
+            self.inventory.add_host(name)
+            hostvars = topology.host_vars(name)
+            for key, value in hostvars.items():
+                self.inventory.set_variable(name, key, value)
+            self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)

@@ -1,0 +1,302 @@
+# Copyright: nospof developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The topology model: one normalized view of hosts, failure domains, clusters,
+services and dependencies, computed once from a CMDB backend and read by
+everything else (inventory groups, host variables, firewall, monitoring, SPOF).
+
+Backends (plugins/module_utils/cmdb/) return plain records; this module
+validates them, naming the offending record in every error, and derives the
+inventory from them.
+
+Records (all backends produce exactly these shapes):
+
+host:
+    {"name": str, "address": str | None,      # primary IP, or a resolvable name
+     "site": str | None, "rack": str | None,
+     "roles": [str], "tags": [str], "status": str | None,
+     "cluster": str | None, "platform": str | None,
+     "vars": {str: any}}                      # extra host variables (file backend)
+service:
+    {"name": str, "host": str, "protocol": "tcp" | "udp", "ports": [int]}
+dependency:
+    {"host": str, "service": str | None,      # consumer host (and its service, if any)
+     "needs": str}                            # name of the service it needs
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
+GROUP_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+class TopologyError(ValueError):
+    """Invalid topology data. The message names the offending record."""
+
+
+def group_name(*parts):
+    """An Ansible-safe group name from parts: lower case, [a-z0-9_] only."""
+    text = "_".join(str(p) for p in parts if p not in (None, ""))
+    text = GROUP_SAFE.sub("_", text.lower()).strip("_")
+    if not text or text[0].isdigit():
+        text = "g_" + text
+    return text
+
+
+def _str_list(value, where, field):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise TopologyError(f"{where}: {field} must be a list of strings, got {type(value).__name__}")
+    out = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise TopologyError(f"{where}: {field} holds {item!r}, not a non-empty string")
+        if item.strip() not in out:
+            out.append(item.strip())
+    return out
+
+
+def _address(value, where):
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise TopologyError(f"{where}: address must be a string, got {value!r}")
+    text = value.strip()
+    if "/" in text:  # CMDBs store interface addresses with a prefix length
+        text = text.split("/", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if re.match(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$", text):
+        return text.lower()
+    raise TopologyError(f"{where}: address {value!r} is neither an IP address nor a host name")
+
+
+class Topology:
+    """Validated topology. Build it with Topology.from_records()."""
+
+    def __init__(self, hosts, services, dependencies, problems):
+        self.hosts = hosts                # name -> host record
+        self.services = services          # list of service records
+        self.dependencies = dependencies  # list of dependency records
+        self.problems = problems          # non-fatal findings (skipped records)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_records(cls, hosts, services=(), dependencies=(), strict=True):
+        """Validate records and build the model.
+
+        strict=True raises TopologyError on the first problem. strict=False
+        skips bad records and lists every problem in .problems, so an
+        inventory can load the good part and report the rest.
+        """
+        problems = []
+
+        def problem(message):
+            if strict:
+                raise TopologyError(message)
+            problems.append(message)
+
+        by_name = {}
+        for index, raw in enumerate(hosts or []):
+            where = f"host #{index + 1}"
+            if not isinstance(raw, dict):
+                problem(f"{where}: expected a mapping, got {type(raw).__name__}")
+                continue
+            name = raw.get("name")
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                problem(f"{where}: name {name!r} is missing or not a valid host name")
+                continue
+            where = f"host {name!r}"
+            if name in by_name:
+                problem(f"{where}: duplicate host name (the CMDB has it twice)")
+                continue
+            try:
+                host = {
+                    "name": name,
+                    "address": _address(raw.get("address"), where),
+                    "site": raw.get("site") or None,
+                    "rack": raw.get("rack") or None,
+                    "roles": _str_list(raw.get("roles"), where, "roles"),
+                    "tags": _str_list(raw.get("tags"), where, "tags"),
+                    "status": raw.get("status") or None,
+                    "cluster": raw.get("cluster") or None,
+                    "platform": raw.get("platform") or None,
+                    "vars": dict(raw.get("vars") or {}),
+                }
+            except TopologyError as exc:
+                problem(str(exc))
+                continue
+            if host["address"] is None:
+                problem(f"{where}: has no primary address; it cannot be reached or "
+                        "offered to its dependants (set one in the CMDB)")
+                continue
+            by_name[name] = host
+
+        clean_services = []
+        seen_services = set()
+        for index, raw in enumerate(services or []):
+            where = f"service #{index + 1}"
+            if not isinstance(raw, dict):
+                problem(f"{where}: expected a mapping, got {type(raw).__name__}")
+                continue
+            name, host = raw.get("name"), raw.get("host")
+            where = f"service {name!r} on host {host!r}"
+            if not isinstance(name, str) or not NAME_RE.match(name or ""):
+                problem(f"{where}: the service name is missing or invalid")
+                continue
+            if host not in by_name:
+                problem(f"{where}: the host is unknown (or was skipped above)")
+                continue
+            protocol = str(raw.get("protocol") or "tcp").lower()
+            if protocol not in ("tcp", "udp"):
+                problem(f"{where}: protocol {protocol!r} must be tcp or udp")
+                continue
+            ports = raw.get("ports")
+            if isinstance(ports, int) and not isinstance(ports, bool):
+                ports = [ports]
+            if not isinstance(ports, (list, tuple)) or not ports or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports):
+                problem(f"{where}: ports {ports!r} must be a non-empty list of numbers 1-65535")
+                continue
+            if (name, host) in seen_services:
+                problem(f"{where}: declared twice")
+                continue
+            seen_services.add((name, host))
+            clean_services.append({"name": name, "host": host, "protocol": protocol,
+                                   "ports": sorted(set(ports))})
+
+        provided = {s["name"] for s in clean_services}
+        clean_deps = []
+        for index, raw in enumerate(dependencies or []):
+            if not isinstance(raw, dict):
+                problem(f"dependency #{index + 1}: expected a mapping, got {type(raw).__name__}")
+                continue
+            host, needs = raw.get("host"), raw.get("needs")
+            where = f"dependency of host {host!r} on service {needs!r}"
+            if host not in by_name:
+                problem(f"{where}: the host is unknown (or was skipped above)")
+                continue
+            if needs not in provided:
+                problem(f"{where}: no host provides a service named {needs!r}")
+                continue
+            record = {"host": host, "service": raw.get("service") or None, "needs": needs}
+            if record not in clean_deps:
+                clean_deps.append(record)
+
+        return cls(by_name, clean_services, clean_deps, problems)
+
+    # ------------------------------------------------------------------ read
+    def providers(self, service):
+        """Endpoints of every host providing `service`, sorted by host name."""
+        out = []
+        for svc in sorted(self.services, key=lambda s: s["host"]):
+            if svc["name"] != service:
+                continue
+            host = self.hosts[svc["host"]]
+            for port in svc["ports"]:
+                out.append({"host": host["name"], "address": host["address"], "port": port,
+                            "protocol": svc["protocol"], "site": host["site"], "rack": host["rack"]})
+        return out
+
+    def dependants(self, service, host=None):
+        """Hosts that depend on `service` (optionally as provided by `host`)."""
+        names = sorted({d["host"] for d in self.dependencies if d["needs"] == service})
+        if host is not None and not any(s["name"] == service and s["host"] == host for s in self.services):
+            return []
+        return names
+
+    def failure_domain(self, name):
+        host = self.hosts[name]
+        return {"site": host["site"], "rack": host["rack"]}
+
+    def host_services(self, name):
+        return [{"name": s["name"], "protocol": s["protocol"], "ports": s["ports"]}
+                for s in self.services if s["host"] == name]
+
+    def host_dependencies(self, name):
+        """{service: [endpoints]} for every service `name` depends on."""
+        needs = sorted({d["needs"] for d in self.dependencies if d["host"] == name})
+        return {service: self.providers(service) for service in needs}
+
+    def firewall_allowlist(self, name):
+        """Allowlist entries for `name`: each service it offers, open to its dependants only."""
+        out = []
+        for svc in self.services:
+            if svc["host"] != name:
+                continue
+            sources = [self.hosts[h]["address"] for h in self.dependants(svc["name"]) if h != name]
+            if sources:
+                out.append({"name": svc["name"], "proto": svc["protocol"], "ports": svc["ports"],
+                            "sources": sorted(set(sources))})
+        return out
+
+    def groups(self):
+        """Inventory groups: per role, cluster, site, rack and tag."""
+        groups = {}
+
+        def add(group, host):
+            groups.setdefault(group, [])
+            if host not in groups[group]:
+                groups[group].append(host)
+
+        for name in sorted(self.hosts):
+            host = self.hosts[name]
+            for role in host["roles"]:
+                add(group_name(role), name)
+            if host["cluster"]:
+                add(group_name("cluster", host["cluster"]), name)
+            if host["site"]:
+                add(group_name("site", host["site"]), name)
+                if host["rack"]:
+                    add(group_name("rack", host["site"], host["rack"]), name)
+            for tag in host["tags"]:
+                add(group_name("tag", tag), name)
+            if host["status"]:
+                add(group_name("status", host["status"]), name)
+        return groups
+
+    def clusters(self):
+        """{cluster or role group: [hosts]}: what the SPOF analysis judges."""
+        out = {}
+        for group, members in self.groups().items():
+            if group.startswith(("site_", "rack_", "tag_", "status_")):
+                continue
+            out[group] = sorted(members)
+        return out
+
+    def host_vars(self, name):
+        host = self.hosts[name]
+        out = dict(host["vars"])
+        out.update({
+            "ansible_host": host["vars"].get("ansible_host", host["address"]),
+            "nospof_address": host["address"],
+            "nospof_failure_domain": self.failure_domain(name),
+            "nospof_roles": host["roles"],
+            "nospof_tags": host["tags"],
+            "nospof_cluster": host["cluster"],
+            "nospof_services": self.host_services(name),
+            "nospof_dependencies": self.host_dependencies(name),
+            "nospof_firewall_allowlist": self.firewall_allowlist(name),
+        })
+        return out
+
+    def to_dict(self):
+        """Plain data (for caching and for modules)."""
+        return {"hosts": [self.hosts[n] for n in sorted(self.hosts)],
+                "services": self.services, "dependencies": self.dependencies,
+                "problems": self.problems}
+
+    @classmethod
+    def from_dict(cls, data, strict=False):
+        topo = cls.from_records(data.get("hosts"), data.get("services"), data.get("dependencies"),
+                                strict=strict)
+        topo.problems = list(data.get("problems") or []) + [p for p in topo.problems
+                                                            if p not in (data.get("problems") or [])]
+        return topo

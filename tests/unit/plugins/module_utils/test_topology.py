@@ -1,0 +1,98 @@
+import pytest
+
+from ansible_collections.nospof.platform.plugins.module_utils.topology import (
+    Topology,
+    TopologyError,
+    group_name,
+)
+
+
+def host(name, address="10.0.0.1", **kw):
+    return dict({"name": name, "address": address, "site": "dc1", "rack": "r1", "roles": []}, **kw)
+
+
+HOSTS = [
+    host("mq1", "10.0.0.11/24", rack="r1", roles=["rabbitmq"], cluster="mq", tags=["prod"]),
+    host("mq2", "10.0.0.12", rack="r2", roles=["rabbitmq"], cluster="mq"),
+    host("app1", "10.0.1.1", rack="r3", roles=["app"], status="active"),
+]
+SERVICES = [
+    {"name": "amqps", "host": "mq1", "protocol": "tcp", "ports": [5671]},
+    {"name": "amqps", "host": "mq2", "protocol": "TCP", "ports": 5671},
+]
+DEPS = [{"host": "app1", "needs": "amqps"}]
+
+
+def test_groups_per_role_cluster_site_rack_tag_status():
+    groups = Topology.from_records(HOSTS, SERVICES, DEPS).groups()
+    assert groups["rabbitmq"] == ["mq1", "mq2"]
+    assert groups["cluster_mq"] == ["mq1", "mq2"]
+    assert groups["site_dc1"] == ["app1", "mq1", "mq2"]
+    assert groups["rack_dc1_r2"] == ["mq2"]
+    assert groups["tag_prod"] == ["mq1"]
+    assert groups["status_active"] == ["app1"]
+
+
+def test_dependencies_resolve_to_every_provider_endpoint():
+    topo = Topology.from_records(HOSTS, SERVICES, DEPS)
+    deps = topo.host_vars("app1")["nospof_dependencies"]
+    assert deps == {"amqps": [
+        {"host": "mq1", "address": "10.0.0.11", "port": 5671, "protocol": "tcp", "site": "dc1", "rack": "r1"},
+        {"host": "mq2", "address": "10.0.0.12", "port": 5671, "protocol": "tcp", "site": "dc1", "rack": "r2"},
+    ]}
+
+
+def test_host_vars():
+    hv = Topology.from_records(HOSTS, SERVICES, DEPS).host_vars("mq1")
+    assert hv["ansible_host"] == "10.0.0.11"
+    assert hv["nospof_failure_domain"] == {"site": "dc1", "rack": "r1"}
+    assert hv["nospof_services"] == [{"name": "amqps", "protocol": "tcp", "ports": [5671]}]
+    assert hv["nospof_dependencies"] == {}
+    # The firewall opens amqps only to the hosts that depend on it.
+    assert hv["nospof_firewall_allowlist"] == [
+        {"name": "amqps", "proto": "tcp", "ports": [5671], "sources": ["10.0.1.1"]}]
+
+
+def test_host_vars_ansible_host_override():
+    hosts = [host("a", "a.example", vars={"ansible_host": "container-a"})]
+    assert Topology.from_records(hosts).host_vars("a")["ansible_host"] == "container-a"
+
+
+@pytest.mark.parametrize("hosts, services, deps, message", [
+    ([host("a"), host("a")], [], [], "host 'a': duplicate host name"),
+    ([host("a", None)], [], [], "host 'a': has no primary address"),
+    ([host("a", "not an address!")], [], [], "host 'a': address 'not an address!'"),
+    ([{"address": "10.0.0.1"}], [], [], "host #1: name None"),
+    ([host("a", roles="x")], [], [{"host": "a", "needs": "ghost"}],
+     "dependency of host 'a' on service 'ghost': no host provides"),
+    ([host("a")], [{"name": "s", "host": "b", "ports": [1]}], [], "service 's' on host 'b': the host is unknown"),
+    ([host("a")], [{"name": "s", "host": "a", "ports": [0]}], [], "service 's' on host 'a': ports [0]"),
+    ([host("a")], [{"name": "s", "host": "a", "protocol": "sctp", "ports": [1]}], [], "protocol 'sctp'"),
+    ([host("a", roles=[1])], [], [], "host 'a': roles holds 1"),
+])
+def test_errors_name_the_record(hosts, services, deps, message):
+    with pytest.raises(TopologyError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Topology.from_records(hosts, services, deps, strict=True)
+
+
+def test_non_strict_collects_every_problem_and_keeps_the_rest():
+    topo = Topology.from_records([host("a"), host("a"), host("b", None), host("c")], [],
+                                 [{"host": "c", "needs": "ghost"}], strict=False)
+    assert sorted(topo.hosts) == ["a", "c"]
+    assert len(topo.problems) == 3
+
+
+def test_round_trip_through_plain_data():
+    topo = Topology.from_records(HOSTS, SERVICES, DEPS)
+    again = Topology.from_dict(topo.to_dict())
+    assert again.groups() == topo.groups()
+    assert again.host_vars("app1") == topo.host_vars("app1")
+
+
+@pytest.mark.parametrize("parts, expected", [
+    (("rack", "DC-1", "R 2"), "rack_dc_1_r_2"),
+    (("1st",), "g_1st"),
+    (("tag", "prod"), "tag_prod"),
+])
+def test_group_names_are_safe(parts, expected):
+    assert group_name(*parts) == expected
