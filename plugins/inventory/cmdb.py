@@ -110,18 +110,20 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/nospof-inventory
 cache_timeout: 600
 
-# inventories/lab/lab.cmdb.yml: day zero, the environment in the file itself
-plugin: nospof.platform.cmdb
-backend: file
-defaults:
-  site: lab
-hosts:
-  - name: mq1
-    address: 10.0.0.11
-    rack: r1
-    roles: [rabbitmq]
-    services: [{name: amqps, ports: [5671]}]
-    depends_on: [dns]
+# inventories/lab/lab.cmdb.yml is the day-zero form: the environment in the
+# source file itself (schema in docs/cmdb.md):
+#
+#   plugin: nospof.platform.cmdb
+#   backend: file
+#   defaults:
+#     site: lab
+#   hosts:
+#     - name: mq1
+#       address: 10.0.0.11
+#       rack: r1
+#       roles: [rabbitmq]
+#       services: [{name: amqps, ports: [5671]}]
+#       depends_on: [dns]
 """
 
 import os

@@ -26,12 +26,12 @@ options:
     type: dict
     required: true
   failure_domains:
-    description: Map of host name to C({site, rack}) (from C(nospof_failure_domain)).
+    description: "Map of host name to C({site, rack}) (from C(nospof_failure_domain))."
     type: dict
     default: {}
   rules:
     description:
-      - Map of group name to a rule C({kind: quorum|replicated, min: N, required: bool}).
+      - "Map of group name to a rule C({kind: quorum|replicated, min: N, required: bool})."
       - Defaults to the collection's rules for rabbitmq, opensearch, mirror, dns,
         loadbalancer, graphite and icinga2_master.
     type: dict
