@@ -1,0 +1,285 @@
+# Copyright: nospof developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The `nautobot` backend: Nautobot 3.x through its REST API.
+
+Requests (each list fetched once, paginated with limit/offset, pages in
+parallel up to max_concurrency; see cmdb/http.py), all with
+`Accept: application/json; version=3.0` (Nautobot's documented Accept-header
+API versioning; option `api_version`, empty for the server's default):
+
+    GET /api/dcim/devices/?depth=1[&location=..][&status=..][&tags=..]
+    GET /api/virtualization/virtual-machines/?depth=2[&location=..][&status=..][&tags=..]
+    GET /api/ipam/services/?depth=1
+
+Why depth: at the default depth=0 every related object (role, platform,
+status, primary_ip4, tags, location, rack, cluster) is only
+{id, object_type, url}. depth=1 expands them one level, which gives the
+names read below. A virtual machine has no location of its own: it reaches
+one only through its cluster, and at depth=1 `cluster.location` is still a
+bare reference. Rather than a third list (/api/dcim/locations/ or
+/api/virtualization/clusters/) joined in memory, virtual machines are
+requested with depth=2, which expands `cluster.location` to an object with
+its name. VMs are usually far fewer than devices, so the heavier depth costs
+little; devices and services stay at depth=1.
+
+Nautobot 3 restricts a related object the token may not view to
+{id, object_type, url, display}; `display` is then used for its name.
+
+Mapping to the host record (plugins/module_utils/topology.py):
+
+    name      device/VM name (records without a name are skipped)
+    address   primary_ip4.address without its /prefix, else primary_ip6
+    site      location.name (devices), cluster.location.name (VMs)
+    rack      rack.name (devices)
+    roles     [role.name] (the generic extras.role)
+    tags      [tag.name]
+    status    status.name, lower-cased ("Active" -> "active")
+    cluster   cluster.name (VMs)
+    platform  platform.name
+
+Dependencies come from the custom field whose key is `nospof_depends_on`
+(`custom_fields` is keyed by custom field key): a list of service names or a
+comma-separated string.
+
+Services: `device` or `virtual_machine` (the host), `protocol` (a choice
+object {"value", "label"} or a string), `ports`. Services of hosts not
+fetched (filtered out, or skipped for lacking a name) are left out.
+
+Filters (option `filters`) map to Nautobot's filter parameters:
+    site   -> location=<location name or id>  (includes child locations)
+    status -> status=<status name>            (as named in Nautobot, e.g. Active)
+    tags   -> tags=<tag name>                 (one query per tag, merged: a host
+                                               needs at least one of the tags)
+"""
+
+from __future__ import annotations
+
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import (
+    Backend,
+    CMDBDataError,
+)
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import (
+    HTTPClient,
+    token_header,
+)
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.netbox import (
+    depends_on,
+    port_numbers,
+    strip_prefix,
+)
+
+DEVICES = "/api/dcim/devices/"
+VIRTUAL_MACHINES = "/api/virtualization/virtual-machines/"
+SERVICES = "/api/ipam/services/"
+
+API_VERSION = "3.0"
+FILTER_KEYS = ("site", "status", "tags")
+
+
+class NautobotBackend(Backend):
+    """Hosts, services and dependencies from Nautobot 3.x."""
+
+    name = "nautobot"
+
+    def __init__(self, options):
+        super().__init__(options)
+        self.skipped = []  # human-readable notes on records left out
+
+    # ------------------------------------------------------------ fetch
+    def client(self):
+        """The HTTP client for this Nautobot (`Authorization: Token <token>`)."""
+        opts = self.options
+        version = opts.get("api_version", API_VERSION)
+        accept = f"application/json; version={version}" if version else "application/json"
+        return HTTPClient(
+            opts.get("url"),
+            authorization=token_header(opts.get("token"), scheme="Token"),
+            accept=accept,
+            validate_certs=opts.get("validate_certs", True),
+            ca_path=opts.get("ca_path"),
+            timeout=opts.get("timeout") or 30,
+            retries=opts.get("retries", 3),
+            backoff=opts.get("backoff", 0.5),
+            max_concurrency=opts.get("max_concurrency") or 4,
+            page_size=opts.get("page_size") or 1000,
+        )
+
+    def filter_queries(self):
+        """Query parameter sets for the host lists: one per tag (OR), else one."""
+        filters = self.options.get("filters") or {}
+        if not isinstance(filters, dict):
+            raise CMDBDataError("nautobot backend: `filters` must be a mapping with site, status "
+                                "and/or tags")
+        unknown = sorted(set(filters) - set(FILTER_KEYS))
+        if unknown:
+            raise CMDBDataError(f"nautobot backend: unknown filters {unknown}; supported: "
+                                f"{list(FILTER_KEYS)}")
+        base = {}
+        if filters.get("site"):
+            base["location"] = filters["site"]
+        if filters.get("status"):
+            base["status"] = filters["status"]
+        tags = filters.get("tags")
+        if isinstance(tags, str):
+            tags = [tags]
+        if not tags:
+            return [base]
+        return [dict(base, tags=tag) for tag in dict.fromkeys(tags)]
+
+    def fetch(self):
+        client = self.client()
+        queries = self.filter_queries()
+        devices = client.get_all_union(DEVICES, {"depth": 1}, queries)
+        vms = client.get_all_union(VIRTUAL_MACHINES, {"depth": 2}, queries)
+        services = client.get_all(SERVICES, {"depth": 1})
+        return self.parse(devices, vms, services)
+
+    # ------------------------------------------------------------ parse
+    def parse(self, devices, vms, services):
+        """Records from the raw API objects (lists of `results` items)."""
+        self.skipped = []
+        hosts, deps = [], []
+        for kind, objects in (("device", devices), ("virtual machine", vms)):
+            for index, obj in enumerate(objects or []):
+                host, needs = self._host(kind, index, obj)
+                if host is None:
+                    continue
+                hosts.append(host)
+                deps.extend({"host": host["name"], "service": None, "needs": need} for need in needs)
+        names = {h["name"] for h in hosts}
+        out_services = []
+        for index, obj in enumerate(services or []):
+            service = self._service(index, obj, names)
+            if service is not None:
+                out_services.append(service)
+        return {"hosts": hosts, "services": out_services, "dependencies": deps}
+
+    def _host(self, kind, index, obj):
+        where = _where(kind, index, obj)
+        if not isinstance(obj, dict):
+            raise CMDBDataError(f"{where}: expected an object, got {type(obj).__name__}")
+        name = obj.get("name")
+        if name in (None, ""):
+            self.skipped.append(f"{where}: no name, skipped (name it in Nautobot to manage it)")
+            return None, []
+        if not isinstance(name, str):
+            raise CMDBDataError(f"{where}: name must be a string, got {name!r}")
+        where = f"Nautobot {kind} {name!r} (id {obj.get('id')})"
+
+        rack = cluster = None
+        site = _ref(obj, "location", where)
+        if kind == "device":
+            rack = _ref(obj, "rack", where)
+        else:
+            cluster = _ref(obj, "cluster", where)
+            if site is None and isinstance(obj.get("cluster"), dict):
+                site = _ref(obj["cluster"], "location", where, field_path="cluster.location")
+        role = _ref(obj, "role", where)
+        status = _ref(obj, "status", where)
+        host = {
+            "name": name,
+            "address": _address(obj, where),
+            "site": site,
+            "rack": rack,
+            "roles": [role] if role else [],
+            "tags": _tags(obj, where),
+            "status": status.lower() if status else None,
+            "cluster": cluster,
+            "platform": _ref(obj, "platform", where),
+            "vars": {},
+        }
+        return host, depends_on(obj.get("custom_fields"), where)
+
+    def _service(self, index, obj, host_names):
+        where = _where("service", index, obj)
+        if not isinstance(obj, dict):
+            raise CMDBDataError(f"{where}: expected an object, got {type(obj).__name__}")
+        name = obj.get("name")
+        if name in (None, ""):
+            self.skipped.append(f"{where}: no name, skipped")
+            return None
+        if not isinstance(name, str):
+            raise CMDBDataError(f"{where}: name must be a string, got {name!r}")
+        where = f"Nautobot service {name!r} (id {obj.get('id')})"
+        host = _ref(obj, "device", where) or _ref(obj, "virtual_machine", where)
+        if host is None:
+            return None
+        if host not in host_names:
+            self.skipped.append(f"{where}: its host {host!r} was not fetched (filtered out or "
+                                "unnamed), skipped")
+            return None
+        return {"name": name, "host": host, "protocol": _protocol(obj, where),
+                "ports": port_numbers(obj, where)}
+
+
+# ------------------------------------------------------------------ helpers
+def _where(kind, index, obj):
+    ident = obj.get("id") if isinstance(obj, dict) else None
+    return f"Nautobot {kind} id {ident}" if ident is not None else f"Nautobot {kind} #{index + 1}"
+
+
+def _ref(obj, field, where, attr="name", field_path=None):
+    """A related object's `attr` (its name by default); None when the field is null.
+
+    An object the token may not view comes back as {id, object_type, url,
+    display}: its `display` stands in. A bare {id, object_type, url} means
+    Nautobot did not expand the reference (depth not honoured).
+    """
+    field_path = field_path or field
+    value = obj.get(field)
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        result = value.get(attr)
+        if result in (None, ""):
+            result = value.get("display")
+        if isinstance(result, str) and result:
+            return result
+        if result in (None, ""):
+            raise CMDBDataError(
+                f"{where}: `{field_path}` came back as a bare reference without `{attr}` "
+                f"({value.get('object_type') or 'unknown type'} {value.get('id')}); the server did "
+                "not expand it: this backend needs Nautobot 3.x (depth query parameter)")
+        raise CMDBDataError(f"{where}: `{field_path}.{attr}` should be a string, got {result!r}")
+    raise CMDBDataError(f"{where}: `{field_path}` should be a nested object or null, got "
+                        f"{type(value).__name__} {value!r}; the server did not expand it: this "
+                        "backend needs Nautobot 3.x (depth query parameter)")
+
+
+def _address(obj, where):
+    for field in ("primary_ip4", "primary_ip6"):
+        value = obj.get(field)
+        if value is None:
+            continue
+        if isinstance(value, dict) and not value.get("address") and value.get("host"):
+            return value["host"]
+        address = _ref(obj, field, where, attr="address")
+        if address:
+            return strip_prefix(address)
+    return None
+
+
+def _tags(obj, where):
+    value = obj.get("tags")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CMDBDataError(f"{where}: `tags` should be a list, got {type(value).__name__}")
+    out = []
+    for index, tag in enumerate(value):
+        name = _ref({"tag": tag}, "tag", where, field_path=f"tags[{index}]")
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def _protocol(obj, where):
+    value = obj.get("protocol")
+    if value is None:
+        return "tcp"
+    if isinstance(value, dict):
+        value = value.get("value")
+    if not isinstance(value, str) or not value:
+        raise CMDBDataError(f"{where}: `protocol` should be tcp or udp (a string or a choice "
+                            f"object with `value`), got {obj.get('protocol')!r}")
+    return value.lower()
