@@ -38,9 +38,15 @@ $(STAMP): requirements.txt
 	@$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
+STALE := $(HOME)/.ansible/collections/ansible_collections/nospof/platform
+
 collection:
 	@mkdir -p $(dir $(COLL))
 	@test -L $(COLL) || ln -sfn $(CURDIR) $(COLL)
+	@# A copy of this collection in ~/.ansible (molecule's prerun makes one) would
+	@# shadow the checkout for ansible-lint, which searches there first.
+	@if [ -d "$(STALE)" ] && [ ! -L "$(STALE)" ]; then \
+	  echo "removing $(STALE): an installed copy would shadow this checkout"; rm -rf "$(STALE)"; fi
 
 lint: venv collection
 	yamllint -s .

@@ -133,6 +133,23 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBError
 from ansible_collections.nospof.platform.plugins.module_utils.topology import Topology, TopologyError
 
+try:  # ansible-core >= 2.19 templates only data marked as trusted
+    from ansible.template import trust_as_template
+except ImportError:  # pragma: no cover - older ansible-core trusts everything
+    def trust_as_template(value):
+        return value
+
+
+def _trusted(value):
+    """Mark templates in an operator-written file as trusted (never CMDB API data)."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
+
 
 def load_backend(name, options):
     """Import a backend lazily so the file backend needs no HTTP code."""
@@ -211,9 +228,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
         for problem in topology.problems:
             self.display.warning(f"cmdb inventory ({backend_name}): {problem}")
-        self._populate(topology)
+        self._populate(topology, trust_vars=backend_name == "file")
 
-    def _populate(self, topology):
+    def _populate(self, topology, trust_vars=False):
         strict = self.get_option("strict")
         for group, members in sorted(topology.groups().items()):
             self.inventory.add_group(group)
@@ -222,7 +239,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for name in sorted(topology.hosts):
             self.inventory.add_host(name)
             hostvars = topology.host_vars(name)
+            extra = topology.hosts[name]["vars"]
             for key, value in hostvars.items():
+                if trust_vars and key in extra:
+                    # Only the vars an operator wrote in the environment file may
+                    # hold templates; data from a CMDB API is never templated.
+                    value = _trusted(value)
                 self.inventory.set_variable(name, key, value)
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
