@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - exercised only without ansible-core
         """Stand-in for ansible.module_utils.urls.ConnectionError."""
 
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import (
+    Backend,
     CMDBAuthError,
     CMDBDataError,
     CMDBUnavailable,
@@ -495,3 +496,60 @@ def _dedupe(results):
             seen.add(key)
         out.append(item)
     return out
+
+
+class HTTPBackend(Backend):
+    """What the NetBox and Nautobot backends share: the client and filters.
+
+    Subclasses set `token_scheme` (None: pick by token shape), `accept`
+    (None: plain JSON) and `filter_params`, the query parameter each of the
+    `site`, `status` and `tags` filters maps to.
+    """
+
+    token_scheme = None
+    filter_params = {"site": "site", "status": "status", "tags": "tag"}
+
+    def accept(self):
+        return None
+
+    def client(self):
+        """The HTTP client for this CMDB."""
+        opts = self.options
+        kwargs = {}
+        accept = self.accept()
+        if accept:
+            kwargs["accept"] = accept
+        return HTTPClient(
+            opts.get("url"),
+            authorization=token_header(opts.get("token"), scheme=self.token_scheme),
+            validate_certs=opts.get("validate_certs", True),
+            ca_path=opts.get("ca_path"),
+            timeout=opts.get("timeout") or 30,
+            retries=opts.get("retries", 3),
+            backoff=opts.get("backoff", 0.5),
+            max_concurrency=opts.get("max_concurrency") or 4,
+            page_size=opts.get("page_size") or 1000,
+            **kwargs,
+        )
+
+    def filter_queries(self):
+        """Query parameter sets for the host lists: one per tag (OR), else one."""
+        filters = self.options.get("filters") or {}
+        if not isinstance(filters, dict):
+            raise CMDBDataError(f"{self.name} backend: `filters` must be a mapping with site, status "
+                                "and/or tags")
+        unknown = sorted(set(filters) - set(self.filter_params))
+        if unknown:
+            raise CMDBDataError(f"{self.name} backend: unknown filters {unknown}; supported: "
+                                f"{list(self.filter_params)}")
+        base = {}
+        for key in ("site", "status"):
+            if filters.get(key):
+                base[self.filter_params[key]] = filters[key]
+        tags = filters.get("tags")
+        if isinstance(tags, str):
+            tags = [tags]
+        if not tags:
+            return [base]
+        return [dict(base, **{self.filter_params["tags"]: tag}) for tag in dict.fromkeys(tags)]
+

@@ -54,14 +54,8 @@ Filters (option `filters`) map to Nautobot's filter parameters:
 
 from __future__ import annotations
 
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import (
-    Backend,
-    CMDBDataError,
-)
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import (
-    HTTPClient,
-    token_header,
-)
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import HTTPBackend
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.netbox import (
     depends_on,
     port_numbers,
@@ -73,58 +67,24 @@ VIRTUAL_MACHINES = "/api/virtualization/virtual-machines/"
 SERVICES = "/api/ipam/services/"
 
 API_VERSION = "3.0"
-FILTER_KEYS = ("site", "status", "tags")
 
 
-class NautobotBackend(Backend):
+class NautobotBackend(HTTPBackend):
     """Hosts, services and dependencies from Nautobot 3.x."""
 
     name = "nautobot"
+    token_scheme = "Token"
+    filter_params = {"site": "location", "status": "status", "tags": "tags"}
 
     def __init__(self, options):
         super().__init__(options)
         self.skipped = []  # human-readable notes on records left out
 
     # ------------------------------------------------------------ fetch
-    def client(self):
-        """The HTTP client for this Nautobot (`Authorization: Token <token>`)."""
-        opts = self.options
-        version = opts.get("api_version", API_VERSION)
-        accept = f"application/json; version={version}" if version else "application/json"
-        return HTTPClient(
-            opts.get("url"),
-            authorization=token_header(opts.get("token"), scheme="Token"),
-            accept=accept,
-            validate_certs=opts.get("validate_certs", True),
-            ca_path=opts.get("ca_path"),
-            timeout=opts.get("timeout") or 30,
-            retries=opts.get("retries", 3),
-            backoff=opts.get("backoff", 0.5),
-            max_concurrency=opts.get("max_concurrency") or 4,
-            page_size=opts.get("page_size") or 1000,
-        )
-
-    def filter_queries(self):
-        """Query parameter sets for the host lists: one per tag (OR), else one."""
-        filters = self.options.get("filters") or {}
-        if not isinstance(filters, dict):
-            raise CMDBDataError("nautobot backend: `filters` must be a mapping with site, status "
-                                "and/or tags")
-        unknown = sorted(set(filters) - set(FILTER_KEYS))
-        if unknown:
-            raise CMDBDataError(f"nautobot backend: unknown filters {unknown}; supported: "
-                                f"{list(FILTER_KEYS)}")
-        base = {}
-        if filters.get("site"):
-            base["location"] = filters["site"]
-        if filters.get("status"):
-            base["status"] = filters["status"]
-        tags = filters.get("tags")
-        if isinstance(tags, str):
-            tags = [tags]
-        if not tags:
-            return [base]
-        return [dict(base, tags=tag) for tag in dict.fromkeys(tags)]
+    def accept(self):
+        """Nautobot's versioned Accept header (`api_version` option; empty for plain JSON)."""
+        version = self.options.get("api_version", API_VERSION)
+        return f"application/json; version={version}" if version else "application/json"
 
     def fetch(self):
         client = self.client()

@@ -52,14 +52,8 @@ Filters (option `filters`) map to NetBox's filter parameters:
 
 from __future__ import annotations
 
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import (
-    Backend,
-    CMDBDataError,
-)
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import (
-    HTTPClient,
-    token_header,
-)
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import HTTPBackend
 
 DEVICES = "/api/dcim/devices/"
 VIRTUAL_MACHINES = "/api/virtualization/virtual-machines/"
@@ -74,11 +68,10 @@ SERVICE_FIELDS = ("id,name,protocol,ports,parent_object_type,parent_object_id,pa
 CLUSTER_FIELDS = "id,name,site,scope_type,scope"
 
 DEPENDS_FIELD = "nospof_depends_on"
-FILTER_KEYS = ("site", "status", "tags")
 HOST_PARENT_TYPES = ("dcim.device", "virtualization.virtualmachine")
 
 
-class NetBoxBackend(Backend):
+class NetBoxBackend(HTTPBackend):
     """Hosts, services and dependencies from NetBox 4.x."""
 
     name = "netbox"
@@ -88,43 +81,6 @@ class NetBoxBackend(Backend):
         self.skipped = []  # human-readable notes on records left out
 
     # ------------------------------------------------------------ fetch
-    def client(self):
-        """The HTTP client for this NetBox (token: v1 `Token`, v2 `nbt_...` `Bearer`)."""
-        opts = self.options
-        return HTTPClient(
-            opts.get("url"),
-            authorization=token_header(opts.get("token")),
-            validate_certs=opts.get("validate_certs", True),
-            ca_path=opts.get("ca_path"),
-            timeout=opts.get("timeout") or 30,
-            retries=opts.get("retries", 3),
-            backoff=opts.get("backoff", 0.5),
-            max_concurrency=opts.get("max_concurrency") or 4,
-            page_size=opts.get("page_size") or 1000,
-        )
-
-    def filter_queries(self):
-        """Query parameter sets for the host lists: one per tag (OR), else one."""
-        filters = self.options.get("filters") or {}
-        if not isinstance(filters, dict):
-            raise CMDBDataError("netbox backend: `filters` must be a mapping with site, status "
-                                "and/or tags")
-        unknown = sorted(set(filters) - set(FILTER_KEYS))
-        if unknown:
-            raise CMDBDataError(f"netbox backend: unknown filters {unknown}; supported: "
-                                f"{list(FILTER_KEYS)}")
-        base = {}
-        if filters.get("site"):
-            base["site"] = filters["site"]
-        if filters.get("status"):
-            base["status"] = filters["status"]
-        tags = filters.get("tags")
-        if isinstance(tags, str):
-            tags = [tags]
-        if not tags:
-            return [base]
-        return [dict(base, tag=tag) for tag in dict.fromkeys(tags)]
-
     def fetch(self):
         client = self.client()
         queries = self.filter_queries()
