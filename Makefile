@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(shell ls -d molecule/*/molecule.yml 2>/dev/null | cut -d/ -f2 | grep -vx lab)
 SUITES    ?= bookworm trixie
 
-.PHONY: help setup host images venv collection lint unit scenario test lab lab-destroy build changelog clean
+.PHONY: help setup host images venv collection lint unit integration scenario test lab lab-destroy build changelog clean
 
 help:
 	@echo "make lab          bring up the lab in local podman containers and run playbooks/site.yml"
@@ -55,9 +55,12 @@ lint: venv collection
 unit: venv collection
 	pytest -q tests/unit
 
+integration: venv collection
+	pytest -q tests/integration
+
 scenario: setup
 	@test -n "$(S)" || { echo "usage: make scenario S=<scenario> [SUITE=bookworm|trixie]"; exit 2; }
-	python3 tools/run_tests.py --no-lint --no-unit --scenarios "$(S)" --suites "$(or $(SUITE),$(SUITES))"
+	python3 tools/run_tests.py --no-lint --no-unit --no-integration --scenarios "$(S)" --suites "$(or $(SUITE),$(SUITES))"
 
 test: setup
 	python3 tools/run_tests.py --scenarios "$(SCENARIOS)" --suites "$(SUITES)"

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Run lint, unit tests and molecule scenarios; print one summary line.
 
-Each (scenario, Debian release) pair runs `molecule test` once, with its log
+Unit tests (tests/unit), integration tests against a real CMDB server
+(tests/integration, when present) and molecule scenarios all count. Each
+(scenario, Debian release) pair runs `molecule test` once, with its log
 in .cache/logs/. Every step runs even after a failure, so one report shows
 everything that is broken. The last line is `N passed, N failed`, counting
 unit tests and scenario runs (lint is reported above it and fails the run).
@@ -9,7 +11,6 @@ unit tests and scenario runs (lint is reported above it and fails the run).
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import time
@@ -31,12 +32,40 @@ def tail(path, lines=60):
         return "".join(handle.readlines()[-lines:])
 
 
+def run_pytest(label, path):
+    """Run one pytest suite; return (passed, failed, skipped) from its JUnit XML."""
+    xml = os.path.join(LOGS, f"{label}.xml")
+    if os.path.exists(xml):
+        os.unlink(xml)
+    log = os.path.join(LOGS, f"{label}.log")
+    code, took = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                      f"--junitxml={xml}", path], log)
+    n_pass = n_fail = n_skip = 0
+    if os.path.exists(xml):
+        root = ET.parse(xml).getroot()
+        for suite in root.iter("testsuite"):
+            total = int(suite.get("tests", 0))
+            fails = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skips = int(suite.get("skipped", 0))
+            n_fail += fails
+            n_skip += skips
+            n_pass += total - fails - skips
+    if code != 0 and n_fail == 0:
+        n_fail = 1  # collection error or no tests at all: never a silent pass
+    print(f"{label + ' tests':<19} {n_pass} passed, {n_fail} failed, {n_skip} skipped  {took:6.1f}s",
+          flush=True)
+    if n_fail:
+        print(tail(log), flush=True)
+    return n_pass, n_fail, n_skip
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenarios", default="")
     parser.add_argument("--suites", default="bookworm trixie")
     parser.add_argument("--no-lint", action="store_true")
     parser.add_argument("--no-unit", action="store_true")
+    parser.add_argument("--no-integration", action="store_true")
     args = parser.parse_args()
     os.makedirs(LOGS, exist_ok=True)
 
@@ -56,27 +85,14 @@ def main():
                 lint_failed = True
                 print(tail(os.path.join(LOGS, f"{name}.log")), flush=True)
 
+    suites = []
     if not args.no_unit:
-        xml = os.path.join(LOGS, "unit.xml")
-        code, took = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          f"--junitxml={xml}", "tests/unit"], os.path.join(LOGS, "unit.log"))
-        u_pass = u_fail = u_skip = 0
-        if os.path.exists(xml):
-            root = ET.parse(xml).getroot()
-            for suite in root.iter("testsuite"):
-                total = int(suite.get("tests", 0))
-                fails = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-                skips = int(suite.get("skipped", 0))
-                u_fail += fails
-                u_skip += skips
-                u_pass += total - fails - skips
-        if code not in (0,) and u_fail == 0:
-            u_fail = 1  # collection error or no tests: never a silent pass
-        passed, failed, skipped = passed + u_pass, failed + u_fail, skipped + u_skip
-        print(f"unit tests          {u_pass} passed, {u_fail} failed, {u_skip} skipped  {took:6.1f}s",
-              flush=True)
-        if u_fail:
-            print(tail(os.path.join(LOGS, "unit.log")), flush=True)
+        suites.append(("unit", "tests/unit"))
+    if not args.no_integration and os.path.isdir(os.path.join(ROOT, "tests", "integration")):
+        suites.append(("integration", "tests/integration"))
+    for label, path in suites:
+        p, f, k = run_pytest(label, path)
+        passed, failed, skipped = passed + p, failed + f, skipped + k
 
     for scenario in args.scenarios.split():
         for suite in args.suites.split():
