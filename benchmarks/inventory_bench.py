@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,8 +71,8 @@ class API:
         return json.loads(raw) if raw else None
 
     def one(self, path, **params):
-        query = "&".join(f"{k}={v}" for k, v in params.items())
-        found = self.call("GET", f"{path}?{query}&limit=2")["results"]
+        query = urllib.parse.urlencode(dict(params, limit=2))
+        found = self.call("GET", f"{path}?{query}")["results"]
         return found[0] if found else None
 
     def ensure(self, path, match, body):
