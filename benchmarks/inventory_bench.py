@@ -41,8 +41,14 @@ CHUNK = 250
 PARALLEL = 3
 SITES = 4
 RACKS_PER_SITE = 10
-ROLES = ["dns", "mirror", "loadbalancer", "rabbitmq", "graphite", "opensearch", "icinga2_master", "app"]
+# A realistic shape: a few providers of the shared services every host needs
+# (dns, mirror), the rest spread over application roles. Every host depends on
+# dns and mirror; every 4th host offers its role's service.
+INFRA = {"dns": (53, 4), "mirror": (443, 4)}   # role: (port, how many hosts)
+ROLES = ["app", "web", "rabbitmq", "graphite", "opensearch", "icinga2_master", "loadbalancer", "db"]
+SERVICE_EVERY = 4
 TARGETS = {10000: (5.0, 0.5)}
+NOTES = []
 
 
 def collection_path():
@@ -82,8 +88,13 @@ class API:
     def bulk(self, method, path, objects):
         """List POST/PATCH in chunks, PARALLEL in flight; the created objects in order."""
         chunks = [objects[i:i + CHUNK] for i in range(0, len(objects), CHUNK)]
+
+        def send(chunk):
+            wait_if_busy()
+            return self.call(method, path, chunk)
+
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            results = list(pool.map(lambda chunk: self.call(method, path, chunk), chunks))
+            results = list(pool.map(send, chunks))
         return [obj for chunk in results for obj in (chunk or [])]
 
 
@@ -111,11 +122,15 @@ def prerequisites(api):
             ids["racks"].append(api.ensure(
                 "/api/dcim/racks/", {"name": f"r{rack}", "location": site},
                 {"name": f"r{rack}", "location": site, "status": ids["active"]})["id"])
-    ids["roles"] = [api.ensure("/api/extras/roles/", {"name": role},
-                               {"name": role, "content_types": ["dcim.device"]})["id"] for role in ROLES]
+    ids["roles"] = {role: api.ensure("/api/extras/roles/", {"name": role},
+                                     {"name": role, "content_types": ["dcim.device"]})["id"]
+                    for role in list(INFRA) + ROLES}
     maker = api.ensure("/api/dcim/manufacturers/", {"name": "Generic"}, {"name": "Generic"})
     ids["type"] = api.ensure("/api/dcim/device-types/", {"model": "Bench server"},
                              {"model": "Bench server", "manufacturer": maker["id"], "u_height": 1})["id"]
+    # every new device gets its mgmt0 from the device type's template
+    api.ensure("/api/dcim/interface-templates/", {"device_type": ids["type"], "name": "mgmt0"},
+               {"device_type": ids["type"], "name": "mgmt0", "type": "virtual"})
     ids["tag"] = api.ensure("/api/extras/tags/", {"name": "prod"},
                             {"name": "prod", "content_types": ["dcim.device"]})["id"]
     if not api.one("/api/extras/custom-fields/", label="Depends on (nospof)"):
@@ -127,33 +142,68 @@ def prerequisites(api):
     return ids
 
 
+def role_of(n):
+    """Devices 0..7 provide dns and mirror; the rest take application roles."""
+    offset = 0
+    for role, (_port, count) in INFRA.items():
+        if n < offset + count:
+            return role
+        offset += count
+    return ROLES[n % len(ROLES)]
+
+
+def service_of(n):
+    role = role_of(n)
+    if role in INFRA:
+        return {"name": role, "ports": [INFRA[role][0]]}
+    if n % SERVICE_EVERY == 0:
+        return {"name": role, "ports": [8000 + ROLES.index(role)]}
+    return None
+
+
+def wait_if_busy():
+    """Pause while a molecule or ansible-playbook run shares the machine."""
+    while subprocess.run(["pgrep", "-f", "[m]olecule|[a]nsible-playbook"], capture_output=True).returncode == 0:
+        print("  (another heavy job runs: waiting 30 s)", flush=True)
+        time.sleep(30)
+
+
 def load_devices(api, ids, start, stop):
-    """Devices start..stop-1 with interface, IP, assignment, primary IP and one service."""
+    """Devices start..stop-1 with mgmt0 (from the template), IP, assignment, primary IP, services."""
     t0 = time.monotonic()
     devices = []
     for n in range(start, stop):
-        role = ROLES[n % len(ROLES)]
+        role = role_of(n)
         rack_index = n % len(ids["racks"])
         devices.append({
-            "name": f"bench-{n:05d}", "device_type": ids["type"], "role": ids["roles"][n % len(ROLES)],
+            "name": f"bench-{n:05d}", "device_type": ids["type"], "role": ids["roles"][role],
             "location": ids["sites"][rack_index // RACKS_PER_SITE], "rack": ids["racks"][rack_index],
             "status": ids["active"], "tags": [ids["tag"]],
-            "custom_fields": {"nospof_depends_on": ["dns", "mirror"] if role != "dns" else ["mirror"]},
+            "custom_fields": {"nospof_depends_on": [r for r in INFRA if r != role]},
         })
     created = api.bulk("POST", "/api/dcim/devices/", devices)
-    ifaces = api.bulk("POST", "/api/dcim/interfaces/", [
-        {"device": d["id"], "name": "mgmt0", "type": "virtual", "status": ids["active"]} for d in created])
+    by_device = {}
+    offset = 0
+    while True:
+        page = api.call("GET", f"/api/dcim/interfaces/?name=mgmt0&depth=0&limit=1000&offset={offset}")
+        for iface in page["results"]:
+            by_device[iface["device"]["id"]] = iface["id"]
+        offset += len(page["results"])
+        if not page["next"]:
+            break
     ips = api.bulk("POST", "/api/ipam/ip-addresses/", [
-        {"address": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}/8",
-         "status": ids["active"], "namespace": ids["namespace"]}
-        for n in range(start + 1, stop + 1)])
+        {"address": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}/8", "status": ids["active"],
+         "namespace": ids["namespace"]} for n in range(start + 1, stop + 1)])
     api.bulk("POST", "/api/ipam/ip-address-to-interface/", [
-        {"ip_address": ip["id"], "interface": iface["id"]} for ip, iface in zip(ips, ifaces)])
+        {"ip_address": ip["id"], "interface": by_device[d["id"]]} for ip, d in zip(ips, created)])
     api.bulk("PATCH", "/api/dcim/devices/", [
         {"id": d["id"], "primary_ip4": ip["id"]} for d, ip in zip(created, ips)])
-    api.bulk("POST", "/api/ipam/services/", [
-        {"device": d["id"], "name": ROLES[n % len(ROLES)], "protocol": "tcp", "ports": [1000 + n % len(ROLES)]}
-        for n, d in zip(range(start, stop), created)])
+    services = []
+    for n, device in zip(range(start, stop), created):
+        service = service_of(n)
+        if service:
+            services.append(dict(service, device=device["id"], protocol="tcp"))
+    api.bulk("POST", "/api/ipam/services/", services)
     return time.monotonic() - t0
 
 
@@ -200,7 +250,21 @@ def in_process(url, token):
     t0 = time.monotonic()
     client.get_all("/api/dcim/devices/", {"depth": 0})
     phases["(GET devices depth=0, for comparison)"] = time.monotonic() - t0
+    t0 = time.monotonic()
+    try:
+        answer = API(url, token).call("POST", "/api/graphql/", {"query": GRAPHQL})
+        if answer.get("errors"):
+            NOTES.append(f"GraphQL answered errors: {str(answer['errors'])[:300]}")
+        else:
+            NOTES.append(f"GraphQL returned {len(answer['data']['devices'])} devices")
+    except SystemExit as exc:
+        NOTES.append(f"GraphQL failed: {str(exc)[:300]}")
+    phases["(GraphQL devices, same fields)"] = time.monotonic() - t0
     return phases
+
+
+GRAPHQL = """query { devices { name status { name } role { name } location { name } rack { name }
+  platform { name } primary_ip4 { address } tags { name } cf_nospof_depends_on } }"""
 
 
 def main():
@@ -256,7 +320,9 @@ def main():
     sizes = sorted(phase_rows)
     print(f"{'phase':<40}" + "".join(f"{s:>10}" for s in sizes))
     for phase in phase_rows[sizes[0]]:
-        print(f"{phase:<40}" + "".join(f"{phase_rows[s][phase]:>10.2f}" for s in sizes))
+        print(f"{phase:<40}" + "".join(f"{phase_rows[s].get(phase, float('nan')):>10.2f}" for s in sizes))
+    for note in NOTES:
+        print(note)
     shutil.rmtree(work, ignore_errors=True)
     if not args.keep:
         print("\n(the data stays in Nautobot; the next `tools/nautobot.sh start --fresh` empties it)")
