@@ -66,8 +66,6 @@ def main():
     parser.add_argument("--no-lint", action="store_true")
     parser.add_argument("--no-unit", action="store_true")
     parser.add_argument("--no-integration", action="store_true")
-    parser.add_argument("--integration", action="store_true",
-                        help="also run tests/integration (starts a real Nautobot; see tools/nautobot.sh)")
     args = parser.parse_args()
     os.makedirs(LOGS, exist_ok=True)
 
@@ -90,8 +88,8 @@ def main():
     suites = []
     if not args.no_unit:
         suites.append(("unit", "tests/unit"))
-    # The Nautobot integration suite is opt-in until it is proven inside CI's budget.
-    if args.integration and not args.no_integration and os.path.isdir(os.path.join(ROOT, "tests", "integration")):
+    # The integration suite starts a real Nautobot (tools/nautobot.sh; ~5 min the first time on a machine).
+    if not args.no_integration and os.path.isdir(os.path.join(ROOT, "tests", "integration")):
         suites.append(("integration", "tests/integration"))
     for label, path in suites:
         p, f, k = run_pytest(label, path)

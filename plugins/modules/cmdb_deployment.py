@@ -94,12 +94,10 @@ diff:
 import datetime
 import json
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError, CMDBError
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.writeback import (
+    run_module,
     DEPLOYMENTS_FIELD,
-    argument_spec,
-    make_api,
     sync,
 )
 
@@ -154,25 +152,16 @@ def run(module, api):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            host=dict(type="str", required=True),
-            host_kind=dict(type="str", choices=["auto", "device", "virtual_machine"], default="auto"),
-            role=dict(type="str", required=True),
-            version=dict(type="str"),
-            at=dict(type="str"),
-            force=dict(type="bool", default=False),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
-        supports_check_mode=True,
+    run_module(
+        run,
+        host=dict(type="str", required=True),
+        host_kind=dict(type="str", choices=["auto", "device", "virtual_machine"], default="auto"),
+        role=dict(type="str", required=True),
+        version=dict(type="str"),
+        at=dict(type="str"),
+        force=dict(type="bool", default=False),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
-    try:
-        result = run(module, make_api(module.params))
-    except CMDBError as exc:
-        module.fail_json(msg=str(exc))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -138,13 +138,11 @@ diff:
 
 import ipaddress
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError, CMDBError
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.writeback import (
+    run_module,
     DEPENDS_FIELD,
     Resolved,
-    argument_spec,
-    make_api,
     sync,
 )
 
@@ -260,33 +258,24 @@ def check_cluster_site(api, name, cluster, site):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            name=dict(type="str", required=True),
-            kind=dict(type="str", choices=["device", "virtual_machine"], default="device"),
-            role=dict(type="str"),
-            site=dict(type="str"),
-            rack=dict(type="str"),
-            status=dict(type="str"),
-            platform=dict(type="str"),
-            cluster=dict(type="str"),
-            device_type=dict(type="str"),
-            description=dict(type="str"),
-            address=dict(type="str"),
-            interface=dict(type="str", default="mgmt0"),
-            tags=dict(type="list", elements="str"),
-            depends_on=dict(type="list", elements="str"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
-        supports_check_mode=True,
+    run_module(
+        run,
+        name=dict(type="str", required=True),
+        kind=dict(type="str", choices=["device", "virtual_machine"], default="device"),
+        role=dict(type="str"),
+        site=dict(type="str"),
+        rack=dict(type="str"),
+        status=dict(type="str"),
+        platform=dict(type="str"),
+        cluster=dict(type="str"),
+        device_type=dict(type="str"),
+        description=dict(type="str"),
+        address=dict(type="str"),
+        interface=dict(type="str", default="mgmt0"),
+        tags=dict(type="list", elements="str"),
+        depends_on=dict(type="list", elements="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
-    try:
-        result = run(module, make_api(module.params))
-    except CMDBError as exc:
-        module.fail_json(msg=str(exc))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

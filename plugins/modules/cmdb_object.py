@@ -89,11 +89,9 @@ diff:
   returned: when diff mode is on
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError, CMDBError
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.writeback import (
-    argument_spec,
-    make_api,
+    run_module,
     sync,
 )
 
@@ -122,22 +120,13 @@ def run(module, api):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            kind=dict(type="str", required=True, choices=KINDS),
-            name=dict(type="str", required=True),
-            data=dict(type="dict", default={}),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
-        supports_check_mode=True,
+    run_module(
+        run,
+        kind=dict(type="str", required=True, choices=KINDS),
+        name=dict(type="str", required=True),
+        data=dict(type="dict", default={}),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
-    try:
-        result = run(module, make_api(module.params))
-    except CMDBError as exc:
-        module.fail_json(msg=str(exc))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

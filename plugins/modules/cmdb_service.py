@@ -89,9 +89,8 @@ diff:
   returned: when diff mode is on
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError, CMDBError
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.writeback import argument_spec, make_api
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.writeback import run_module
 
 
 def service_sync(api, host_kind, host, name, desired, check_mode, state):
@@ -147,25 +146,16 @@ def run(module, api):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            host=dict(type="str", required=True),
-            host_kind=dict(type="str", choices=["auto", "device", "virtual_machine"], default="auto"),
-            name=dict(type="str", required=True),
-            protocol=dict(type="str", choices=["tcp", "udp", "sctp"]),
-            ports=dict(type="list", elements="int"),
-            description=dict(type="str"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
-        supports_check_mode=True,
+    run_module(
+        run,
+        host=dict(type="str", required=True),
+        host_kind=dict(type="str", choices=["auto", "device", "virtual_machine"], default="auto"),
+        name=dict(type="str", required=True),
+        protocol=dict(type="str", choices=["tcp", "udp", "sctp"]),
+        ports=dict(type="list", elements="int"),
+        description=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
-    try:
-        result = run(module, make_api(module.params))
-    except CMDBError as exc:
-        module.fail_json(msg=str(exc))
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

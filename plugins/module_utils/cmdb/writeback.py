@@ -208,6 +208,22 @@ def make_client(backend, url, token, validate_certs=True, timeout=30):
                        timeout=timeout, retries=2, backoff=0.5)
 
 
+def run_module(run, **options):
+    """The whole main() of a write-back module: parse the common and the module's
+    options, call run(module, api), turn a CMDBError into one fail_json message,
+    and drop the diff unless --diff was asked for."""
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(argument_spec=argument_spec(**options), supports_check_mode=True)
+    try:
+        result = run(module, make_api(module.params))
+    except CMDBError as exc:
+        module.fail_json(msg=str(exc))
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
 def make_api(params):
     """The backend API object from a module's params (see COMMON_ARGUMENT_SPEC)."""
     client = make_client(params.get("backend"), params.get("url"), params.get("token"),
