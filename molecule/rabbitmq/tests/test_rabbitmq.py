@@ -136,6 +136,16 @@ def test_queues_are_quorum_by_default(client, hosts):
     assert types["default-type-check"] == "quorum"
 
 
+def test_two_node_cluster_refused_before_any_change(tmp_path):
+    small = tmp_path / "two.yml"
+    small.write_text("rabbitmq_two:\n  hosts:\n    mq1:\n    mq2:\n")
+    rc, out = run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-i", str(small),
+                   os.path.join(ROOT, "playbooks", "rabbitmq.yml"), "-e", "rabbitmq_cluster_group=rabbitmq_two"])
+    assert rc != 0
+    assert "needs at least three members and an odd number" in " ".join(out.split()), out
+    assert all(recap(out)[h]["changed"] == 0 for h in ("mq1", "mq2"))
+
+
 def test_confirmed_messages_survive_a_killed_node(client, hosts, instances):
     published = amqp(client, "publish --hosts mq1 --queue durability --count 2000 --out /tmp/confirmed.txt")
     assert published["confirmed"] == 2000
@@ -180,6 +190,19 @@ def test_rolling_restart_under_load_loses_nothing(client, hosts, capsys):
     assert result["confirmed"] > 100
     assert lost == 0
     wait_running(hosts["mq1"], NODES)
+
+
+def test_upgrade_playbook_runs_one_node_at_a_time(hosts):
+    """With the newest packages already installed the upgrade changes nothing and restarts nothing."""
+    before = {b: hosts[b].run("systemctl show -p ActiveEnterTimestampMonotonic rabbitmq-server").stdout
+              for b in BROKERS}
+    rc, out = run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                   os.path.join(ROOT, "playbooks", "rabbitmq_upgrade.yml")])
+    assert rc == 0, out
+    assert all(recap(out)[b]["failed"] == 0 for b in BROKERS)
+    after = {b: hosts[b].run("systemctl show -p ActiveEnterTimestampMonotonic rabbitmq-server").stdout
+             for b in BROKERS}
+    assert after == before, "a broker restarted although nothing was upgraded"
 
 
 def test_scale_in_forgets_and_scale_out_joins(hosts, tmp_path):
