@@ -111,11 +111,16 @@ def test_plain_ports_closed(client):
         assert cmd.rc != 0, f"port {port} accepts connections"
 
 
-def test_management_over_https(client, ephemeral_dir):
+def test_management_over_https(client, ephemeral_dir, instances, tmp_path):
     with open(os.path.join(ephemeral_dir, "secrets", "admin.password"), encoding="utf-8") as handle:
         password = handle.read().strip()
-    cmd = client.run("curl -sf --cacert /etc/ssl/nospof/ca.crt -u admin:%s https://mq2:15671/api/overview"
-                     % password)
+    # The password goes in a curl config file, never on a command line.
+    config = tmp_path / "curl.conf"
+    config.write_text(f'user = "admin:{password}"\n')
+    config.chmod(0o600)
+    podman("cp", str(config), f"{instances['client']}:/root/curl-admin.conf")
+    cmd = client.run("curl -sf -K /root/curl-admin.conf --cacert /etc/ssl/nospof/ca.crt "
+                     "https://mq2:15671/api/overview")
     assert cmd.rc == 0, cmd.stderr
     assert json.loads(cmd.stdout)["cluster_name"]
     metrics = client.run("curl -sf --cacert /etc/ssl/nospof/ca.crt https://mq3:15691/metrics")
