@@ -23,6 +23,7 @@ All traffic stays between containers this script created.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import secrets
@@ -91,8 +92,12 @@ def main():
         subprocess.run(["podman", "exec", "-i", CLIENT, "bash", "-c", "umask 077; cat > /root/bench.password"],
                        input=password, text=True, check=True)
         # molecule keeps the scenario's generated secrets in its ephemeral directory.
-        ephemeral = os.path.join(os.path.expanduser("~/.cache/molecule"), os.path.basename(ROOT), SCENARIO)
-        sh("podman", "cp", os.path.join(ephemeral, "secrets", "app.password"), f"{CLIENT}:/root/app.password")
+        # (~/.ansible/tmp/molecule.<hash>.<scenario>/ with molecule 26; the newest one is this run's).
+        found = glob.glob(os.path.expanduser(f"~/.ansible/tmp/molecule.*.{SCENARIO}/secrets/app.password"))
+        found += glob.glob(os.path.expanduser(f"~/.cache/molecule/*/{SCENARIO}/secrets/app.password"))
+        if not found:
+            raise SystemExit("cannot find the scenario's generated app.password")
+        sh("podman", "cp", max(found, key=os.path.getmtime), f"{CLIENT}:/root/app.password")
 
         print(f"publishing {args.count} x {args.size} B persistent messages with confirms, one channel ...",
               flush=True)
