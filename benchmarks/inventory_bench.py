@@ -6,14 +6,26 @@
 Not a test: it asserts nothing about time. It
   1. starts Nautobot with an empty database (tools/nautobot.sh start --fresh;
      the data it loads replaces whatever was there),
-  2. creates the prerequisites, then devices in bulk through the REST API
-     (list POSTs of 250 objects, 3 requests in flight): per device a mgmt0
-     interface, an IP address, the address assignment, one service, the
-     primary IPv4 (bulk PATCH) and a nospof_depends_on custom field,
-  3. for each size times `ansible-inventory --list` cold (empty jsonfile
-     cache) and warm (from the cache), plus the plugin's phases in process
-     (HTTP fetch per object kind, topology build, host variables), and
-  4. prints a table against the targets (10,000 hosts: cold < 5 s, cached < 0.5 s).
+  2. creates the prerequisites through the REST API (sites, racks, roles,
+     device type with a mgmt0 interface template, tag, custom field, prefix),
+  3. loads the devices directly through Nautobot's Django ORM: a Python
+     program (LOADER below) fed on stdin to the Nautobot venv's
+     `nautobot-server --config=... shell`, with bulk_create per model. Per
+     device: the mgmt0 interface (instantiated from the device type's
+     template, as Device.save() would), an IP address in the Global namespace
+     (parent prefix resolved as IPAddress.clean() would), its assignment to
+     mgmt0, primary_ip4, the tag, the nospof_depends_on custom field, and a
+     service every SERVICE_EVERY hosts (and on every dns/mirror host). The
+     REST API then serves this like any other data (no change log entries
+     are written). Loading through the REST API ran at ~3 devices/s.
+  4. for each size times `ansible-inventory --list` cold (empty jsonfile
+     cache) and warm (from the cache), checks that every device became a
+     host and that every host's dependencies resolve to providers, prints
+     that size's row at once, plus the plugin's phases in process (HTTP
+     fetch per object kind, topology build, host variables), and
+     (the inventory runs with `timeout: 300`, see TIMEOUT; every step first
+     waits while a molecule or ansible-playbook run shares the machine)
+  5. prints a table against the targets (10,000 hosts: cold < 5 s, cached < 0.5 s).
 
 Targets and figures are documented in docs/cmdb.md ("Integration tests and benchmark").
 All traffic goes to 127.0.0.1.
@@ -32,13 +44,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
 BIN = os.path.dirname(sys.executable)
-CHUNK = 250
-PARALLEL = 3
 SITES = 4
 RACKS_PER_SITE = 10
 # A realistic shape: a few providers of the shared services every host needs
@@ -48,6 +57,11 @@ INFRA = {"dns": (53, 4), "mirror": (443, 4)}   # role: (port, how many hosts)
 ROLES = ["app", "web", "rabbitmq", "graphite", "opensearch", "icinga2_master", "loadbalancer", "db"]
 SERVICE_EVERY = 4
 TARGETS = {10000: (5.0, 0.5)}
+# Seconds per HTTP request for the plugin (its default is 30). On a 2-core machine one
+# page of 1000 devices at depth=1 takes Nautobot 10-25 s to render, 4 pages in flight
+# exceed 30 s, and the retries repeat the work: with the default the 10,000-device
+# inventory failed ("timed out ... after 4 attempts"). A longer timeout gives a figure.
+TIMEOUT = 300
 NOTES = []
 
 
@@ -84,18 +98,6 @@ class API:
     def ensure(self, path, match, body):
         obj = self.one(path, **match)
         return obj if obj else self.call("POST", path, body)
-
-    def bulk(self, method, path, objects):
-        """List POST/PATCH in chunks, PARALLEL in flight; the created objects in order."""
-        chunks = [objects[i:i + CHUNK] for i in range(0, len(objects), CHUNK)]
-
-        def send(chunk):
-            wait_if_busy()
-            return self.call(method, path, chunk)
-
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            results = list(pool.map(send, chunks))
-        return [obj for chunk in results for obj in (chunk or [])]
 
 
 def start_nautobot(fresh=True):
@@ -168,43 +170,150 @@ def wait_if_busy():
         time.sleep(30)
 
 
+# Runs inside `nautobot-server shell` (Django's shell executes a program on stdin).
+# The plan (what to create) comes as JSON from the file named by NOSPOF_BENCH_PLAN;
+# the last stdout line is a JSON summary.
+LOADER = r"""
+import json, os, time
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from nautobot.dcim.models import Device, DeviceType, Interface
+from nautobot.extras.models import Status, Tag, TaggedItem
+from nautobot.ipam.models import IPAddress, IPAddressToInterface, Namespace, Service
+
+plan = json.load(open(os.environ["NOSPOF_BENCH_PLAN"], encoding="utf-8"))
+BATCH = 1000
+timings = {}
+mark = time.monotonic()
+
+def lap(what):
+    global mark
+    now = time.monotonic()
+    timings[what] = round(now - mark, 2)
+    mark = now
+
+active = Status.objects.get(pk=plan["status"])
+namespace = Namespace.objects.get(pk=plan["namespace"])
+device_type = DeviceType.objects.get(pk=plan["device_type"])
+tag = Tag.objects.get(pk=plan["tag"])
+rows = plan["devices"]
+
+with transaction.atomic():
+    # IP addresses first, so that devices are created with primary_ip4 set.
+    ips = [IPAddress(address=row["address"], status=active, namespace=namespace) for row in rows]
+    # The parent prefix, as IPAddress.clean() resolves it (closest prefix in the namespace);
+    # the planned addresses all lie in one /16, so the first and last decide.
+    parents = {ips[0]._get_closest_parent(ips[0].host), ips[-1]._get_closest_parent(ips[-1].host)}
+    if len(parents) != 1:
+        raise SystemExit(f"the bench addresses span several prefixes: {parents}")
+    parent = parents.pop()
+    for ip in ips:
+        ip.parent = parent
+    IPAddress.objects.bulk_create(ips, batch_size=BATCH)
+    lap("ip addresses")
+
+    devices = [
+        Device(name=row["name"], device_type=device_type, role_id=row["role"], location_id=row["site"],
+               rack_id=row["rack"], status=active, primary_ip4=ip,
+               _custom_field_data={"nospof_depends_on": row["depends_on"]})
+        for row, ip in zip(rows, ips)
+    ]
+    Device.objects.bulk_create(devices, batch_size=BATCH)
+    lap("devices")
+
+    # Components from the device type's templates, as Device.save() -> create_components()
+    # does: instantiate once, copy for every device (instantiate() queries per call).
+    interfaces, mgmt0 = [], {}
+    skip = {"id", "device_id", "created", "last_updated"}
+    for template in device_type.interface_templates.all():
+        proto = template.instantiate(device=devices[0])
+        values = {f.attname: getattr(proto, f.attname) for f in Interface._meta.concrete_fields
+                  if f.attname not in skip}
+        for device in devices:
+            iface = Interface(device=device, **values)
+            interfaces.append(iface)
+            if template.name == "mgmt0":
+                mgmt0[device.pk] = iface
+    if len(mgmt0) != len(devices):
+        raise SystemExit("the device type has no mgmt0 interface template")
+    Interface.objects.bulk_create(interfaces, batch_size=BATCH)
+    lap("interfaces")
+
+    IPAddressToInterface.objects.bulk_create(
+        [IPAddressToInterface(ip_address=ip, interface=mgmt0[device.pk]) for device, ip in zip(devices, ips)],
+        batch_size=BATCH)
+    lap("ip assignments")
+
+    device_ct = ContentType.objects.get_for_model(Device)
+    TaggedItem.objects.bulk_create(
+        [TaggedItem(content_type=device_ct, object_id=device.pk, tag=tag) for device in devices],
+        batch_size=BATCH)
+    lap("tags")
+
+    services = [Service(device=device, name=row["service"]["name"], protocol="tcp",
+                        ports=row["service"]["ports"])
+                for device, row in zip(devices, rows) if row["service"]]
+    Service.objects.bulk_create(services, batch_size=BATCH)
+    lap("services")
+
+summary = {"devices": len(devices), "interfaces": len(interfaces), "ip_addresses": len(ips),
+           "services": len(services), "parent_prefix": str(parent), "timings": timings,
+           "total_devices": Device.objects.count()}
+print("NOSPOF_BENCH_RESULT " + json.dumps(summary))
+"""
+
+
+def nautobot_shell(program, env):
+    """Run `program` in `nautobot-server shell` of tools/nautobot.sh's venv; its stdout."""
+    state = os.environ.get("NOSPOF_STATE_DIR", "/var/cache/nospof")
+    version = os.environ.get("NOSPOF_NAUTOBOT_VERSION", "3.2.7")
+    venv = os.path.join(state, f"nautobot-{version}")
+    config = os.path.join(venv, "nautobot_config.py")
+    env = dict(os.environ, NAUTOBOT_ROOT=os.path.join(venv, "root"), NAUTOBOT_CONFIG=config, **env)
+    # A regular file as stdin: Django's shell executes stdin only if it is readable at once.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stdin:
+        stdin.write(program)
+        stdin.seek(0)
+        proc = subprocess.run([os.path.join(venv, "bin", "nautobot-server"), f"--config={config}", "shell"],
+                              stdin=stdin, capture_output=True, text=True, env=env, cwd=venv)
+    if proc.returncode != 0:
+        raise SystemExit(f"nautobot-server shell failed (exit {proc.returncode}):\n"
+                         f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
 def load_devices(api, ids, start, stop):
-    """Devices start..stop-1 with mgmt0 (from the template), IP, assignment, primary IP, services."""
-    t0 = time.monotonic()
-    devices = []
+    """Devices start..stop-1 through the ORM (see LOADER); (seconds, the loader's summary)."""
+    del api  # the REST API only served the prerequisites
+    wait_if_busy()
+    t0 = time.monotonic()  # the load itself, not the wait for other jobs
+    racks = ids["racks"]
+    rows = []
     for n in range(start, stop):
         role = role_of(n)
-        rack_index = n % len(ids["racks"])
-        devices.append({
-            "name": f"bench-{n:05d}", "device_type": ids["type"], "role": ids["roles"][role],
-            "location": ids["sites"][rack_index // RACKS_PER_SITE], "rack": ids["racks"][rack_index],
-            "status": ids["active"], "tags": [ids["tag"]],
-            "custom_fields": {"nospof_depends_on": [r for r in INFRA if r != role]},
+        rack_index = n % len(racks)
+        rows.append({
+            "name": f"bench-{n:05d}", "role": ids["roles"][role],
+            "site": ids["sites"][rack_index // RACKS_PER_SITE], "rack": racks[rack_index],
+            "depends_on": [r for r in INFRA if r != role],
+            "address": f"10.{((n + 1) >> 16) & 255}.{((n + 1) >> 8) & 255}.{(n + 1) & 255}/8",
+            "service": service_of(n),
         })
-    created = api.bulk("POST", "/api/dcim/devices/", devices)
-    by_device = {}
-    offset = 0
-    while True:
-        page = api.call("GET", f"/api/dcim/interfaces/?name=mgmt0&depth=0&limit=1000&offset={offset}")
-        for iface in page["results"]:
-            by_device[iface["device"]["id"]] = iface["id"]
-        offset += len(page["results"])
-        if not page["next"]:
-            break
-    ips = api.bulk("POST", "/api/ipam/ip-addresses/", [
-        {"address": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}/8", "status": ids["active"],
-         "namespace": ids["namespace"]} for n in range(start + 1, stop + 1)])
-    api.bulk("POST", "/api/ipam/ip-address-to-interface/", [
-        {"ip_address": ip["id"], "interface": by_device[d["id"]]} for ip, d in zip(ips, created)])
-    api.bulk("PATCH", "/api/dcim/devices/", [
-        {"id": d["id"], "primary_ip4": ip["id"]} for d, ip in zip(created, ips)])
-    services = []
-    for n, device in zip(range(start, stop), created):
-        service = service_of(n)
-        if service:
-            services.append(dict(service, device=device["id"], protocol="tcp"))
-    api.bulk("POST", "/api/ipam/services/", services)
-    return time.monotonic() - t0
+    plan = {"status": ids["active"], "namespace": ids["namespace"], "device_type": ids["type"],
+            "tag": ids["tag"], "devices": rows}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="nospof-bench-plan-", delete=False) as handle:
+        json.dump(plan, handle)
+    try:
+        out = nautobot_shell(LOADER, {"NOSPOF_BENCH_PLAN": handle.name})
+    finally:
+        os.unlink(handle.name)
+    lines = [line for line in out.splitlines() if line.startswith("NOSPOF_BENCH_RESULT ")]
+    if not lines:
+        raise SystemExit(f"the loader printed no result:\n{out[-2000:]}")
+    summary = json.loads(lines[-1].split(" ", 1)[1])
+    if summary["devices"] != stop - start:
+        raise SystemExit(f"the loader created {summary['devices']} devices, expected {stop - start}")
+    return time.monotonic() - t0, summary
 
 
 def run_inventory(source, env):
@@ -215,27 +324,41 @@ def run_inventory(source, env):
     if proc.returncode != 0:
         raise SystemExit(f"ansible-inventory failed:\n{proc.stderr[-3000:]}")
     data = json.loads(proc.stdout)
-    return elapsed, len(data["_meta"]["hostvars"])
+    hostvars = data["_meta"]["hostvars"]
+    # every bench host depends on dns and/or mirror: resolved = each needed service has providers
+    resolved = sum(1 for hv in hostvars.values()
+                   if hv.get("nospof_dependencies") and all(hv["nospof_dependencies"].values()))
+    if not hostvars:  # ansible-inventory exits 0 when the plugin fails: say why
+        NOTES.append(f"ansible-inventory found no hosts; its stderr: {proc.stderr.strip()[-1500:]}")
+        print(f"  {NOTES[-1]}", flush=True)
+    return elapsed, len(hostvars), resolved
 
 
 def in_process(url, token):
     """Seconds per phase of the plugin's work, measured in this process."""
     collection_path()
+    from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBError
     from ansible_collections.nospof.platform.plugins.module_utils.cmdb.nautobot import NautobotBackend
     from ansible_collections.nospof.platform.plugins.module_utils.topology import Topology
 
-    backend = NautobotBackend({"url": url, "token": token, "max_concurrency": 4, "page_size": 1000})
+    backend = NautobotBackend({"url": url, "token": token, "max_concurrency": 4, "page_size": 1000,
+                               "timeout": TIMEOUT})
     client = backend.client()
     phases = {}
-    t0 = time.monotonic()
-    devices = client.get_all("/api/dcim/devices/", {"depth": 1})
-    phases["GET devices depth=1"] = time.monotonic() - t0
-    t0 = time.monotonic()
-    vms = client.get_all("/api/virtualization/virtual-machines/", {"depth": 2})
-    phases["GET virtual machines depth=2"] = time.monotonic() - t0
-    t0 = time.monotonic()
-    services = client.get_all("/api/ipam/services/", {"depth": 1})
-    phases["GET services depth=1"] = time.monotonic() - t0
+    try:
+        t0 = time.monotonic()
+        devices = client.get_all("/api/dcim/devices/", {"depth": 1})
+        phases["GET devices depth=1"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        vms = client.get_all("/api/virtualization/virtual-machines/", {"depth": 2})
+        phases["GET virtual machines depth=2"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        services = client.get_all("/api/ipam/services/", {"depth": 1})
+        phases["GET services depth=1"] = time.monotonic() - t0
+    except CMDBError as exc:
+        NOTES.append(f"in-process fetch failed: {exc}")
+        print(f"  {NOTES[-1]}", flush=True)
+        return phases
     t0 = time.monotonic()
     records = backend.parse(devices, vms, services)
     phases["parse records"] = time.monotonic() - t0
@@ -244,12 +367,20 @@ def in_process(url, token):
     phases["build topology"] = time.monotonic() - t0
     t0 = time.monotonic()
     topo.groups()
+    phases["groups"] = time.monotonic() - t0
+    t0 = time.monotonic()
     for name in topo.hosts:
         topo.host_vars(name)
-    phases["groups + host vars"] = time.monotonic() - t0
+    phases["host vars"] = time.monotonic() - t0
     t0 = time.monotonic()
-    client.get_all("/api/dcim/devices/", {"depth": 0})
-    phases["(GET devices depth=0, for comparison)"] = time.monotonic() - t0
+    Topology.from_dict(json.loads(json.dumps(topo.to_dict())))
+    phases["cache round trip (to_dict, JSON, from_dict)"] = time.monotonic() - t0
+    t0 = time.monotonic()
+    try:
+        client.get_all("/api/dcim/devices/", {"depth": 0})
+        phases["(GET devices depth=0, for comparison)"] = time.monotonic() - t0
+    except CMDBError as exc:
+        NOTES.append(f"GET devices depth=0 failed: {exc}")
     t0 = time.monotonic()
     try:
         answer = API(url, token).call("POST", "/api/graphql/", {"query": GRAPHQL})
@@ -265,6 +396,18 @@ def in_process(url, token):
 
 GRAPHQL = """query { devices { name status { name } role { name } location { name } rack { name }
   platform { name } primary_ip4 { address } tags { name } cf_nospof_depends_on } }"""
+
+
+HEADER = f"{'devices':>8} {'hosts':>6} {'cold s':>8} {'hosts/s':>8} {'cached s':>9} {'hosts/s':>8}  target"
+
+
+def format_row(size, hosts, cold, warm, hosts_warm):
+    target = TARGETS.get(size)
+    verdict = ""
+    if target:
+        verdict = (f"cold < {target[0]} s: {'met' if cold < target[0] else 'MISSED'}; "
+                   f"cached < {target[1]} s: {'met' if warm < target[1] else 'MISSED'}")
+    return f"{size:>8} {hosts:>6} {cold:>8.2f} {hosts / cold:>8.0f} {warm:>9.2f} {hosts_warm / warm:>8.0f}  {verdict}"
 
 
 def main():
@@ -284,7 +427,7 @@ def main():
     with open(source, "w", encoding="utf-8") as handle:
         json.dump({"plugin": "nospof.platform.cmdb", "backend": "nautobot", "cache": True,
                    "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": cache,
-                   "cache_timeout": 3600}, handle)
+                   "cache_timeout": 3600, "timeout": TIMEOUT}, handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, NOSPOF_CMDB_URL=url, NOSPOF_CMDB_TOKEN=token,
                ANSIBLE_INVENTORY_ENABLED="nospof.platform.cmdb", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
 
@@ -292,35 +435,46 @@ def main():
     t0 = time.monotonic()
     subprocess.run([os.path.join(BIN, "ansible-inventory"), "--version"], capture_output=True, env=env)
     baseline = time.monotonic() - t0
+    print(f"ansible-inventory --version alone (process start): {baseline:.2f} s", flush=True)
     for size in sorted(args.sizes):
         if existing < size:
-            print(f"loading devices {existing}..{size - 1} ...", flush=True)
-            took = load_devices(api, ids, existing, size)
-            print(f"  loaded {size - existing} devices (+ interfaces, IPs, services) in {took:.1f} s "
-                  f"({(size - existing) / took:.0f} devices/s)", flush=True)
-            existing = size
+            print(f"loading devices {existing}..{size - 1} through the ORM ...", flush=True)
+            took, summary = load_devices(api, ids, existing, size)
+            print(f"  loaded {size - existing} devices (+ {summary['interfaces']} interfaces, "
+                  f"{summary['ip_addresses']} IPs in {summary['parent_prefix']}, {summary['services']} services) "
+                  f"in {took:.1f} s ({(size - existing) / took:.0f} devices/s); ORM steps: "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in summary["timings"].items()), flush=True)
+            existing = api.call("GET", "/api/dcim/devices/?limit=1&depth=0")["count"]
+        wait_if_busy()
         shutil.rmtree(cache, ignore_errors=True)
-        cold, hosts = run_inventory(source, env)
-        warm, hosts_warm = run_inventory(source, env)
-        rows.append((size, hosts, cold, warm, hosts_warm))
+        cold, hosts, resolved = run_inventory(source, env)
+        warm, hosts_warm, resolved_warm = run_inventory(source, env)
+        row = (size, hosts, cold, warm, hosts_warm)
+        rows.append(row)
+        print(HEADER, flush=True)
+        print(format_row(*row), flush=True)
+        checks = (f"  check: {existing} devices in Nautobot (REST count), {hosts} hosts cold / {hosts_warm} "
+                  f"cached, dependencies resolved for {resolved} / {resolved_warm} hosts")
+        ok = hosts == hosts_warm == existing and resolved == resolved_warm == hosts
+        print(checks + (": OK" if ok else ": MISMATCH"), flush=True)
+        if not ok:
+            NOTES.append(f"size {size}: {checks.strip()}: MISMATCH")
+        wait_if_busy()
         phase_rows[size] = in_process(url, token)
+        print("  in-process phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in phase_rows[size].items()),
+              flush=True)
 
     print()
     print(f"ansible-inventory --version alone (process start): {baseline:.2f} s")
-    print(f"{'devices':>8} {'hosts':>6} {'cold s':>8} {'hosts/s':>8} {'cached s':>9} {'hosts/s':>8}  target")
-    for size, hosts, cold, warm, hosts_warm in rows:
-        target = TARGETS.get(size)
-        verdict = ""
-        if target:
-            verdict = (f"cold < {target[0]} s: {'met' if cold < target[0] else 'MISSED'}; "
-                       f"cached < {target[1]} s: {'met' if warm < target[1] else 'MISSED'}")
-        print(f"{size:>8} {hosts:>6} {cold:>8.2f} {hosts / cold:>8.0f} {warm:>9.2f} {hosts_warm / warm:>8.0f}  {verdict}")
+    print(HEADER)
+    for row in rows:
+        print(format_row(*row))
     print()
     print("in-process phases (seconds):")
     sizes = sorted(phase_rows)
-    print(f"{'phase':<40}" + "".join(f"{s:>10}" for s in sizes))
-    for phase in phase_rows[sizes[0]]:
-        print(f"{phase:<40}" + "".join(f"{phase_rows[s].get(phase, float('nan')):>10.2f}" for s in sizes))
+    print(f"{'phase':<46}" + "".join(f"{s:>10}" for s in sizes))
+    for phase in dict.fromkeys(p for s in sizes for p in phase_rows[s]):
+        print(f"{phase:<46}" + "".join(f"{phase_rows[s].get(phase, float('nan')):>10.2f}" for s in sizes))
     for note in NOTES:
         print(note)
     shutil.rmtree(work, ignore_errors=True)
