@@ -30,6 +30,10 @@ import re
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")
 GROUP_SAFE = re.compile(r"[^A-Za-z0-9_]")
+# An IPv4 address already in the form ipaddress prints (no leading zeros): kept as is
+# without parsing it, which is most of the cost of validating a host.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 class TopologyError(ValueError):
@@ -69,6 +73,8 @@ def _address(value, where):
     text = value.strip()
     if "/" in text:  # CMDBs store interface addresses with a prefix length
         text = text.split("/", 1)[0]
+    if CANONICAL_IPV4.fullmatch(text):
+        return text
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -174,6 +180,7 @@ class Topology:
 
         provided = {s["name"] for s in clean_services}
         clean_deps = []
+        seen_deps = set()  # (host, service, needs) of clean_deps: a membership test in O(1)
         for index, raw in enumerate(dependencies or []):
             if not isinstance(raw, dict):
                 problem(f"dependency #{index + 1}: expected a mapping, got {type(raw).__name__}")
@@ -187,30 +194,98 @@ class Topology:
                 problem(f"{where}: no host provides a service named {needs!r}")
                 continue
             record = {"host": host, "service": raw.get("service") or None, "needs": needs}
-            if record not in clean_deps:
+            key = (host, record["service"], needs)
+            try:
+                hash(key)
+            except TypeError:  # an unhashable `service` value: compare the records one by one
+                if record not in clean_deps:
+                    clean_deps.append(record)
+                continue
+            if key not in seen_deps:
+                seen_deps.add(key)
                 clean_deps.append(record)
 
         return cls(by_name, clean_services, clean_deps, problems)
 
+    # ------------------------------------------------------------------ index
+    def _index(self):
+        """Lookups by host and by service, built once (the records are read-only once built).
+
+        Every per-host read below is answered from these instead of a scan over all
+        services or dependencies, so deriving the whole inventory stays linear in its
+        size. The index is rebuilt if hosts, services or dependencies were replaced or
+        grew or shrank.
+        """
+        key = (id(self.hosts), len(self.hosts), id(self.services), len(self.services),
+               id(self.dependencies), len(self.dependencies))
+        index = getattr(self, "_index_cache", None)
+        if index is not None and index["key"] == key:
+            return index
+        services_by_host = {}   # host -> its services, in record order
+        services_by_name = {}   # service -> its services, in record order
+        for svc in self.services:
+            services_by_host.setdefault(svc["host"], []).append(svc)
+            services_by_name.setdefault(svc["name"], []).append(svc)
+        for name, svcs in services_by_name.items():
+            # providers() orders by host name; a stable sort keeps record order for ties
+            services_by_name[name] = sorted(svcs, key=lambda s: s["host"])
+        needs_by_host = {}      # host -> {services it needs}
+        dependants = {}         # service -> {hosts needing it}
+        for dep in self.dependencies:
+            needs_by_host.setdefault(dep["host"], set()).add(dep["needs"])
+            dependants.setdefault(dep["needs"], set()).add(dep["host"])
+        index = {
+            "key": key,
+            "services_by_host": services_by_host,
+            "services_by_name": services_by_name,
+            "provided_by": {(s["name"], s["host"]) for s in self.services},
+            "needs_by_host": {host: sorted(needs) for host, needs in needs_by_host.items()},
+            "dependants": {service: sorted(hosts) for service, hosts in dependants.items()},
+            "endpoints": {},    # service -> provider endpoints, computed on first use
+            "sources": {},      # service -> what the firewall sources derive from
+        }
+        self._index_cache = index
+        return index
+
+    def _endpoints(self, service):
+        """Provider endpoints of `service`, shared: callers hand out copies."""
+        index = self._index()
+        out = index["endpoints"].get(service)
+        if out is None:
+            out = []
+            for svc in index["services_by_name"].get(service, ()):
+                host = self.hosts[svc["host"]]
+                for port in svc["ports"]:
+                    out.append({"host": host["name"], "address": host["address"], "port": port,
+                                "protocol": svc["protocol"], "site": host["site"], "rack": host["rack"]})
+            index["endpoints"][service] = out
+        return out
+
+    def _sources(self, service):
+        """(dependant names, their sorted distinct addresses, dependants per address) of `service`."""
+        index = self._index()
+        out = index["sources"].get(service)
+        if out is None:
+            names = index["dependants"].get(service, [])
+            per_address = {}
+            for name in names:
+                address = self.hosts[name]["address"]
+                per_address[address] = per_address.get(address, 0) + 1
+            out = (set(names), sorted(per_address), per_address)
+            index["sources"][service] = out
+        return out
+
     # ------------------------------------------------------------------ read
     def providers(self, service):
         """Endpoints of every host providing `service`, sorted by host name."""
-        out = []
-        for svc in sorted(self.services, key=lambda s: s["host"]):
-            if svc["name"] != service:
-                continue
-            host = self.hosts[svc["host"]]
-            for port in svc["ports"]:
-                out.append({"host": host["name"], "address": host["address"], "port": port,
-                            "protocol": svc["protocol"], "site": host["site"], "rack": host["rack"]})
-        return out
+        return [dict(endpoint) for endpoint in self._endpoints(service)]
 
     def dependants(self, service, host=None):
         """Hosts that depend on `service` (optionally as provided by `host`)."""
-        names = sorted({d["host"] for d in self.dependencies if d["needs"] == service})
-        if host is not None and not any(s["name"] == service and s["host"] == host for s in self.services):
+        index = self._index()
+        if host is not None and (service, host) not in index["provided_by"]:
             return []
-        return names
+        return list(index["dependants"].get(service, []))
 
     def failure_domain(self, name):
         host = self.hosts[name]
@@ -218,48 +293,65 @@ class Topology:
 
     def host_services(self, name):
         return [{"name": s["name"], "protocol": s["protocol"], "ports": s["ports"]}
-                for s in self.services if s["host"] == name]
+                for s in self._index()["services_by_host"].get(name, ())]
 
     def host_dependencies(self, name):
         """{service: [endpoints]} for every service `name` depends on."""
-        needs = sorted({d["needs"] for d in self.dependencies if d["host"] == name})
-        return {service: self.providers(service) for service in needs}
+        return {service: self.providers(service) for service in self._index()["needs_by_host"].get(name, ())}
 
     def firewall_allowlist(self, name):
         """Allowlist entries for `name`: each service it offers, open to its dependants only."""
         out = []
-        for svc in self.services:
-            if svc["host"] != name:
+        for svc in self._index()["services_by_host"].get(name, ()):
+            names, addresses, per_address = self._sources(svc["name"])
+            if name in names:
+                # Its own address goes only if no other dependant shares it.
+                if len(names) == 1:
+                    continue
+                own = self.hosts[name]["address"]
+                if per_address[own] == 1:
+                    sources = [a for a in addresses if a != own]
+                else:
+                    sources = list(addresses)
+            elif names:
+                sources = list(addresses)
+            else:
                 continue
-            sources = [self.hosts[h]["address"] for h in self.dependants(svc["name"]) if h != name]
-            if sources:
-                out.append({"name": svc["name"], "proto": svc["protocol"], "ports": svc["ports"],
-                            "sources": sorted(set(sources))})
+            out.append({"name": svc["name"], "proto": svc["protocol"], "ports": svc["ports"],
+                        "sources": sources})
         return out
 
     def groups(self):
         """Inventory groups: per role, cluster, site, rack and tag."""
         groups = {}
+        names = {}  # parts -> group name: most hosts share a handful of groups
 
-        def add(group, host):
-            groups.setdefault(group, [])
-            if host not in groups[group]:
-                groups[group].append(host)
+        def add(host, *parts):
+            if all(type(part) is str for part in parts):
+                group = names.get(parts)
+                if group is None:
+                    group = names[parts] = group_name(*parts)
+            else:  # odd CMDB data (1 == True as a key): not memoized
+                group = group_name(*parts)
+            members = groups.setdefault(group, [])
+            # Hosts come one at a time, so a host already in the group is its last member.
+            if not members or members[-1] != host:
+                members.append(host)
 
         for name in sorted(self.hosts):
             host = self.hosts[name]
             for role in host["roles"]:
-                add(group_name(role), name)
+                add(name, role)
             if host["cluster"]:
-                add(group_name("cluster", host["cluster"]), name)
+                add(name, "cluster", host["cluster"])
             if host["site"]:
-                add(group_name("site", host["site"]), name)
+                add(name, "site", host["site"])
                 if host["rack"]:
-                    add(group_name("rack", host["site"], host["rack"]), name)
+                    add(name, "rack", host["site"], host["rack"])
             for tag in host["tags"]:
-                add(group_name("tag", tag), name)
+                add(name, "tag", tag)
             if host["status"]:
-                add(group_name("status", host["status"]), name)
+                add(name, "status", host["status"])
         return groups
 
     def clusters(self):
@@ -297,6 +389,10 @@ class Topology:
     def from_dict(cls, data, strict=False):
         topo = cls.from_records(data.get("hosts"), data.get("services"), data.get("dependencies"),
                                 strict=strict)
-        topo.problems = list(data.get("problems") or []) + [p for p in topo.problems
-                                                            if p not in (data.get("problems") or [])]
+        cached = list(data.get("problems") or [])
+        try:
+            known = set(cached)
+        except TypeError:  # not plain strings: compare one by one
+            known = cached
+        topo.problems = cached + [p for p in topo.problems if p not in known]
         return topo
