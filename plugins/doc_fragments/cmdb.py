@@ -35,11 +35,19 @@ options:
     type: int
     default: 30
 notes:
-  - Runs on the controller (C(delegate_to: localhost)); the action group
-    C(nospof.platform.cmdb) sets the connection once with C(module_defaults).
+  - "Runs on the controller (C(delegate_to: localhost)); the action group
+    C(nospof.platform.cmdb) sets the connection once with C(module_defaults)."
   - Related objects (roles, sites, racks, statuses, tags, ...) are named, not
     numbered; they must exist. C(playbooks/cmdb_import.yml) creates them, or use
     M(nospof.platform.cmdb_object).
   - Only the options that are set are compared and written; the rest of the
     object is left as it is.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  action_group:
+    support: full
+    membership: [nospof.platform.cmdb]
 """

@@ -9,9 +9,9 @@ module: rabbitmq_node
 short_description: Restart one RabbitMQ cluster node safely
 version_added: 0.2.0
 description:
-  - Restarts the local RabbitMQ node without costing any quorum queue its
+  - "Restarts the local RabbitMQ node without costing any quorum queue its
     quorum, in one step that can be throttled to one host at a time (a
-    handler with C(throttle: 1), or a play with C(serial: 1)).
+    handler with C(throttle: 1), or a play with C(serial: 1))."
   - "It waits until stopping the node is safe (no quorum queue or stream
     would lose quorum, no partition, every expected node running), restarts
     the service, waits for the node to boot, then waits until every expected
