@@ -47,14 +47,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  action_group:
-    support: full
-    membership: [nospof.platform.cmdb]
 """
 
 EXAMPLES = r"""

@@ -270,6 +270,20 @@ class HTTPClient:
                 request.add_header(key, value)
         return opener.open(request, timeout=self.timeout)
 
+    @staticmethod
+    def _read(response):
+        """(body, Content-Type) of a response, which is closed afterwards."""
+        try:
+            body = response.read()
+            content_type = ""
+            if getattr(response, "headers", None) is not None:
+                content_type = response.headers.get("Content-Type", "") or ""
+            return body, content_type
+        finally:
+            close = getattr(response, "close", None)
+            if close:
+                close()
+
     def _sleep_before_retry(self, attempt, retry_after=None):
         delay = min(self.backoff * (2 ** attempt), self.max_backoff)
         if retry_after:
@@ -292,16 +306,7 @@ class HTTPClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = self._open(url, self._headers())
-                try:
-                    body = response.read()
-                    content_type = ""
-                    if getattr(response, "headers", None) is not None:
-                        content_type = response.headers.get("Content-Type", "") or ""
-                finally:
-                    close = getattr(response, "close", None)
-                    if close:
-                        close()
+                body, content_type = self._read(self._open(url, self._headers()))
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 try:

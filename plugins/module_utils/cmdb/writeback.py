@@ -99,16 +99,7 @@ class WriteClient(HTTPClient):
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = self._open_method(method, url, data)
-                try:
-                    raw = response.read()
-                    content_type = ""
-                    if getattr(response, "headers", None) is not None:
-                        content_type = response.headers.get("Content-Type", "") or ""
-                finally:
-                    close = getattr(response, "close", None)
-                    if close:
-                        close()
+                raw, content_type = self._read(self._open_method(method, url, data))
             except urllib.error.HTTPError as exc:
                 try:
                     err_body = exc.read()
@@ -282,6 +273,15 @@ class BaseAPI:
     product = "the CMDB"
     KINDS = {}
     ctypes_field = "content_types"
+
+    # The same on NetBox and Nautobot: a device has `interface`s, a VM `vm_interface`s.
+    def interface_kind(self, host_kind):
+        return "interface" if host_kind == "device" else "vm_interface"
+
+    def interface_fields(self, host_kind, host, name):
+        if host_kind == "device":
+            return {"name": name, "device": Resolved(host["name"], host["id"])}, {"type": "virtual"}
+        return {"name": name, "virtual_machine": Resolved(host["name"], host["id"])}, {}
 
     def __init__(self, client):
         self.client = client
@@ -731,14 +731,6 @@ class NetBoxAPI(BaseAPI):
         return super().find(kind, lookup)
 
     # ------------------------------------------------------------- host parts
-    def interface_kind(self, host_kind):
-        return "interface" if host_kind == "device" else "vm_interface"
-
-    def interface_fields(self, host_kind, host, name):
-        if host_kind == "device":
-            return {"name": name, "device": Resolved(host["name"], host["id"])}, {"type": "virtual"}
-        return {"name": name, "virtual_machine": Resolved(host["name"], host["id"])}, {}
-
     def ensure_ip(self, host_kind, host, interface, address, check_mode):
         """(changed, ip object or None): `address` exists and is assigned to `interface`."""
         assigned_type = "dcim.interface" if host_kind == "device" else "virtualization.vminterface"
@@ -920,14 +912,6 @@ class NautobotAPI(BaseAPI):
         return extra
 
     # ------------------------------------------------------------- host parts
-    def interface_kind(self, host_kind):
-        return "interface" if host_kind == "device" else "vm_interface"
-
-    def interface_fields(self, host_kind, host, name):
-        if host_kind == "device":
-            return {"name": name, "device": Resolved(host["name"], host["id"])}, {"type": "virtual"}
-        return {"name": name, "virtual_machine": Resolved(host["name"], host["id"])}, {}
-
     def ensure_ip(self, host_kind, host, interface, address, check_mode):
         """(changed, ip object or None): `address` exists (with a parent prefix) on `interface`."""
         changed = False
