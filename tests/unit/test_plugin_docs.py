@@ -18,7 +18,7 @@ def plugins(kind):
 
 
 CASES = [("module", n) for n in plugins("modules")] + [("connection", n) for n in plugins("connection")] \
-    + [("inventory", n) for n in plugins("inventory")]
+    + [("inventory", n) for n in plugins("inventory")] + [("lookup", n) for n in plugins("lookup")]
 
 
 @pytest.mark.parametrize("kind, name", CASES)
