@@ -92,7 +92,7 @@ def test_clients_use_the_mirror_list(hosts):
     client = hosts["client"]
     sources = client.file("/etc/apt/sources.list.d/nospof-debian.sources").content_string
     assert "mirror+file:" in sources
-    listed = [line.split()[0] for line in client.file("/etc/apt/mirrors/nospof-debian.list").content_string.splitlines()
+    listed = [line.split()[0].rstrip("/") for line in client.file("/etc/apt/mirrors/nospof-debian.list").content_string.splitlines()
               if line.strip() and not line.startswith("#")]
     assert listed == ["https://mirror1/debian", "https://mirror2/debian"]
     assert not client.file("/etc/apt/sources.list.d/debian.sources").exists
