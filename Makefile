@@ -12,8 +12,10 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # Scenarios and Debian releases to test (override: make test SCENARIOS=base SUITES=bookworm)
-SCENARIOS ?= $(shell ls -d molecule/*/molecule.yml 2>/dev/null | cut -d/ -f2 | grep -vx lab)
+# The lab scenario (the whole environment) runs on LAB_SUITES only.
+SCENARIOS ?= $(shell ls -d molecule/*/molecule.yml 2>/dev/null | cut -d/ -f2)
 SUITES    ?= bookworm trixie
+LAB_SUITES ?= bookworm
 
 .PHONY: help setup host images venv collection lint unit integration scenario test lab lab-destroy build changelog clean
 
@@ -60,14 +62,15 @@ integration: venv collection
 
 scenario: setup
 	@test -n "$(S)" || { echo "usage: make scenario S=<scenario> [SUITE=bookworm|trixie]"; exit 2; }
-	python3 tools/run_tests.py --no-lint --no-unit --no-integration --scenarios "$(S)" --suites "$(or $(SUITE),$(SUITES))"
+	python3 tools/run_tests.py --no-lint --no-unit --no-integration --scenarios "$(S)" --suites "$(or $(SUITE),$(SUITES))" --lab-suites "$(or $(SUITE),$(LAB_SUITES))"
 
 test: setup
-	python3 tools/run_tests.py --scenarios "$(SCENARIOS)" --suites "$(SUITES)"
+	python3 tools/run_tests.py --scenarios "$(SCENARIOS)" --suites "$(SUITES)" --lab-suites "$(LAB_SUITES)"
 
 lab: setup
 	ansible-playbook -i inventories/lab tools/lab.yml -e lab_state=present
 	ansible-playbook -i inventories/lab playbooks/site.yml
+	ansible-playbook -i inventories/lab tools/lab_summary.yml
 
 lab-destroy: venv collection
 	ansible-playbook -i inventories/lab tools/lab.yml -e lab_state=absent

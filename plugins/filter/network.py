@@ -74,10 +74,15 @@ def _source(value, where):
     return "host", text.rstrip(".").lower()
 
 
+PORTLESS_PROTOCOLS = ("vrrp", "gre", "esp", "ah")
+
+
 def nft_allowlist(entries, what="base_firewall_allowlist"):
     """Validate allowlist entries and split their sources by family.
 
-    Each entry: {name, ports: [int], proto: tcp|udp, sources: [str]}.
+    Each entry: {name, ports: [int], proto: tcp|udp, sources: [str]}, or for
+    a protocol without ports (VRRP between load balancers, GRE, IPsec)
+    {name, proto: vrrp|gre|esp|ah, sources: [str]} with no ports.
     Returns a list of {name, proto, ports, v4, v6, hosts}; hosts still need
     resolving on the managed host.
     """
@@ -101,10 +106,15 @@ def nft_allowlist(entries, what="base_firewall_allowlist"):
             raise AnsibleFilterError(f"{where}: the name is used by another entry")
         seen.add(name)
         proto = entry.get("proto", "tcp")
-        if proto not in ("tcp", "udp"):
-            raise AnsibleFilterError(f"{where}: proto {proto!r} must be tcp or udp")
+        if proto not in ("tcp", "udp") + PORTLESS_PROTOCOLS:
+            raise AnsibleFilterError(
+                f"{where}: proto {proto!r} must be tcp or udp, or one of {', '.join(PORTLESS_PROTOCOLS)} (no ports)")
         ports = entry.get("ports")
-        if not isinstance(ports, (list, tuple)) or not ports:
+        if proto in PORTLESS_PROTOCOLS:
+            if ports:
+                raise AnsibleFilterError(f"{where}: proto {proto} has no ports; remove ports")
+            ports = []
+        elif not isinstance(ports, (list, tuple)) or not ports:
             raise AnsibleFilterError(f"{where}: ports must be a non-empty list of port numbers")
         clean_ports = []
         for port in ports:

@@ -91,3 +91,22 @@ class TestNftResolve:
     def test_does_not_mutate_input(self):
         network.nft_resolve(self.ENTRIES, {"client": ["192.0.2.1"]})
         assert self.ENTRIES[0]["v4"] == ["10.0.0.0/8"]
+
+
+def test_portless_protocols_open_the_protocol_to_their_sources():
+    from ansible_collections.nospof.platform.plugins.filter.network import nft_allowlist
+
+    out = nft_allowlist([{"name": "vrrp", "proto": "vrrp", "sources": ["10.0.0.2"]}])
+    assert out[0]["proto"] == "vrrp" and out[0]["ports"] == [] and out[0]["v4"] == ["10.0.0.2"]
+
+
+def test_portless_protocols_refuse_ports_and_unknown_protocols_are_named():
+    import pytest
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.nospof.platform.plugins.filter.network import nft_allowlist
+
+    with pytest.raises(AnsibleFilterError, match="no ports"):
+        nft_allowlist([{"name": "v", "proto": "vrrp", "ports": [1], "sources": ["10.0.0.2"]}])
+    with pytest.raises(AnsibleFilterError, match="sctp"):
+        nft_allowlist([{"name": "s", "proto": "sctp", "ports": [1], "sources": ["10.0.0.2"]}])

@@ -1,0 +1,81 @@
+"""The lab from bare containers: every tier wired to the others.
+
+Figures (both site.yml durations, number of hosts) are printed from the runs
+the converge and idempotence steps kept."""
+
+import glob
+import os
+import re
+import subprocess
+
+import yaml
+
+ZONE = "lab.nospof.internal"
+VIP = "10.213.59.250"
+CLIENT = os.path.join(os.path.dirname(__file__), "..", "..", "rabbitmq", "files", "amqp_client.py")
+
+
+def inventory_hosts(ephemeral_dir):
+    with open(os.path.join(ephemeral_dir, "inventory-lab", "lab.cmdb.yml"), encoding="utf-8") as handle:
+        return [h["name"] for h in yaml.safe_load(handle)["hosts"]]
+
+
+def test_both_runs_are_recorded_and_the_second_changed_nothing(ephemeral_dir, lab_hosts):
+    runs = sorted(glob.glob(os.path.join(ephemeral_dir, "site-run-*.log")))
+    assert len(runs) >= 2, runs
+    figures = []
+    for path in runs:
+        text = open(path, encoding="utf-8").read()
+        recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"(?m)^(\S+)\s+: ok=\d+\s+changed=(\d+)", text)}
+        seconds = float(re.search(r"seconds: ([\d.]+)", text).group(1))
+        figures.append((os.path.basename(path), seconds, sum(recap.values()), len(recap) - ("localhost" in recap)))
+    for name, seconds, changed, hosts in figures:
+        print(f"lab {name}: {hosts} hosts, {seconds:.0f} s, {changed} changes")
+    assert figures[-1][2] == 0
+    assert figures[0][3] == len(lab_hosts) == len(inventory_hosts(ephemeral_dir))
+
+
+def test_every_host_installs_through_the_mirror_pair(lab_hosts):
+    for name, host in lab_hosts.items():
+        listed = [line.split()[0].rstrip("/") for line in host.file("/etc/apt/mirrors/nospof-debian.list").content_string.splitlines()
+                  if line.strip() and not line.startswith("#")]
+        assert listed == ["https://infra1/debian", "https://infra2/debian"], name
+        assert host.file("/etc/apt/sources.list.d/debian.sources").exists is False, name
+
+
+def test_every_host_resolves_hosts_services_and_vips_through_both_servers(lab_hosts):
+    servers = sorted(lab_hosts[s].check_output("hostname -I").split()[0] for s in ("infra1", "infra2"))
+    for name, host in lab_hosts.items():
+        resolv = host.file("/etc/resolv.conf").content_string
+        assert sorted(re.findall(r"(?m)^nameserver\s+(\S+)", resolv)) == servers, name
+        assert host.run("getent hosts mq1.%s", ZONE).rc == 0, name
+        assert host.check_output("getent hosts mq").split()[0] == VIP, name
+    srv = lab_hosts["infra1"].check_output("dig +short -t SRV _amqps._tcp.%s @127.0.0.1", ZONE)
+    assert sorted(line.split()[-1].rstrip(".") for line in srv.splitlines()) == [
+        f"mq{i}.{ZONE}" for i in (1, 2, 3)]
+
+
+def test_rabbitmq_answers_through_the_vip_and_only_there(lab_hosts, ephemeral_dir):
+    client = lab_hosts["metrics1"]
+    install = client.run("DEBIAN_FRONTEND=noninteractive apt-get install -y python3-pika")
+    assert install.rc == 0, install.stdout + install.stderr  # through the mirrors
+    subprocess.run(["podman", "cp", CLIENT, "nospof-labtest-metrics1:/usr/local/bin/amqp_client.py"], check=True)
+    subprocess.run(["podman", "cp", os.path.join(ephemeral_dir, "inventory-lab", ".secrets", "rabbitmq", "admin.password"),
+                    "nospof-labtest-metrics1:/root/admin.password"], check=True)
+    args = "--hosts mq --user admin --password-file /root/admin.password --queue lab-e2e"
+    pub = client.run(f"python3 /usr/local/bin/amqp_client.py publish {args} --count 20 --out /root/confirmed.txt")
+    assert pub.rc == 0, pub.stdout + pub.stderr
+    con = client.run(f"python3 /usr/local/bin/amqp_client.py consume {args} --out /root/consumed.txt")
+    assert con.rc == 0, con.stdout + con.stderr
+    confirmed = set(client.file("/root/confirmed.txt").content_string.split())
+    consumed = set(client.file("/root/consumed.txt").content_string.split())
+    assert len(confirmed) == 20 and confirmed <= consumed
+    # The brokers' firewall opens AMQPS to the load balancers only (the dependency graph).
+    direct = client.run("timeout 5 python3 -c %s",
+                        "import socket; socket.create_connection(('mq1', 5671), timeout=3)")
+    assert direct.rc != 0
+
+
+def test_the_vip_is_held_by_exactly_one_load_balancer(lab_hosts):
+    holders = [n for n in ("infra1", "infra2") if VIP in lab_hosts[n].check_output("ip -4 -o addr show")]
+    assert len(holders) == 1, holders
