@@ -79,3 +79,29 @@ def test_rabbitmq_answers_through_the_vip_and_only_there(lab_hosts, ephemeral_di
 def test_the_vip_is_held_by_exactly_one_load_balancer(lab_hosts):
     holders = [n for n in ("infra1", "infra2") if VIP in lab_hosts[n].check_output("ip -4 -o addr show")]
     assert len(holders) == 1, holders
+
+
+def test_every_host_metrics_reach_both_storage_nodes_and_read_back(lab_hosts):
+    """collectd on every host -> local relay -> central relays -> both replicas;
+    graphite-web on either node answers over HTTPS for every host."""
+    import json
+    import time
+
+    deadline = time.monotonic() + 180
+    missing = None
+    while time.monotonic() < deadline:
+        missing = [(node, name) for node in ("metrics1", "metrics2") for name in lab_hosts
+                   if not lab_hosts[node].file(f"/var/lib/graphite/whisper/collectd/{name}/load/load/shortterm.wsp").exists]
+        if not missing:
+            break
+        time.sleep(5)
+    assert not missing, f"load series missing (storage node, host): {missing}"
+    script = ("import json,ssl,sys,urllib.request as u; "
+              "c=ssl.create_default_context(cafile='/etc/ssl/nospof/ca.crt'); "
+              "print(u.urlopen(sys.argv[1], context=c, timeout=20).read().decode())")
+    for node in ("metrics1", "metrics2"):
+        url = f"https://{node}:8443/render?target=collectd.*.load.load.shortterm&from=-10min&format=json"
+        series = json.loads(lab_hosts["mq1"].check_output("python3 -c %s %s", script, url))
+        hosts_seen = {s["target"].split(".")[1] for s in series
+                      if any(p[0] is not None for p in s["datapoints"])}
+        assert hosts_seen == set(lab_hosts), (node, hosts_seen)

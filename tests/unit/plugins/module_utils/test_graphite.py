@@ -1,0 +1,86 @@
+"""The Graphite ring: vectors taken from carbon-c-relay 3.7.3's -t test mode."""
+
+import pytest
+
+from ansible_collections.nospof.platform.plugins.module_utils import graphite
+
+CARBON = {"hash": "carbon_ch", "replication": 2, "members": [
+    {"name": "s1", "address": "10.0.0.1", "port": 2004},
+    {"name": "s2", "address": "10.0.0.2", "port": 2004},
+    {"name": "s3", "address": "10.0.0.3", "port": 2004}]}
+FNV = {"hash": "fnv1a_ch", "replication": 2, "members": [
+    {"name": "metrics1", "address": "10.0.0.1", "port": 2103},
+    {"name": "metrics2", "address": "10.0.0.2", "port": 2103},
+    {"name": "metrics3", "address": "10.0.0.3", "port": 2103}]}
+
+
+@pytest.mark.parametrize("metric,position,owners", [
+    ("a.b.c", 21823, ["s3", "s1"]),
+    ("stats.foo.bar", 63532, ["s2", "s3"]),
+    ("collectd.host1.cpu.idle", 29184, ["s3", "s1"]),
+])
+def test_carbon_ch_matches_carbon_c_relay(metric, position, owners):
+    assert graphite.ring_position("carbon_ch", metric) == position
+    assert graphite.HashRing(CARBON).owners(metric) == owners
+
+
+@pytest.mark.parametrize("metric,position,owners", [
+    ("a.b.c", 34049, ["metrics2", "metrics1"]),
+    ("stats.foo.bar", 49210, ["metrics2", "metrics3"]),
+    ("collectd.host1.cpu.idle", 23761, ["metrics3", "metrics2"]),
+    ("nospof.test.gauge", 34413, ["metrics3", "metrics2"]),
+])
+def test_fnv1a_ch_matches_carbon_c_relay(metric, position, owners):
+    assert graphite.ring_position("fnv1a_ch", metric) == position
+    assert graphite.HashRing(FNV).owners(metric) == owners
+
+
+def test_fnv1a_ch_ignores_addresses():
+    moved = dict(FNV, members=[dict(m, address="192.0.2.%d" % i) for i, m in enumerate(FNV["members"])])
+    for metric in ("a.b.c", "stats.foo.bar", "x.y"):
+        assert graphite.HashRing(moved).owners(metric) == graphite.HashRing(FNV).owners(metric)
+
+
+def test_every_series_on_replication_distinct_members():
+    ring = graphite.HashRing(FNV)
+    for i in range(500):
+        owners = ring.owners("m.%d" % i)
+        assert len(owners) == 2 and len(set(owners)) == 2
+
+
+def test_two_members_replication_two_means_everything_everywhere():
+    two = dict(FNV, members=FNV["members"][:2])
+    assert all(sorted(graphite.HashRing(two).owners("m.%d" % i)) == ["metrics1", "metrics2"] for i in range(50))
+
+
+def test_plan_from_two_to_three_moves_only_what_changes_owner():
+    two = dict(FNV, members=FNV["members"][:2])
+    metrics = ["m.%d" % i for i in range(300)]
+    plan = graphite.plan_moves(two, FNV, metrics)
+    assert plan, "adding a member moves some series"
+    assert len(plan) < len(metrics)
+    for metric, step in plan.items():
+        assert step["add"] == ["metrics3"]
+        assert len(step["drop"]) == 1 and step["drop"][0] in ("metrics1", "metrics2")
+        assert len(step["keep"]) == 1
+        assert sorted(step["keep"] + step["add"]) == sorted(graphite.HashRing(FNV).owners(metric))
+
+
+@pytest.mark.parametrize("ring,message", [
+    ({"hash": "md5", "members": [{"name": "a", "address": "x"}]}, "not one of"),
+    ({"hash": "fnv1a_ch", "members": []}, "no members"),
+    ({"hash": "fnv1a_ch", "members": [{"name": "a"}]}, "needs a name and an address"),
+    ({"hash": "fnv1a_ch", "replication": 3, "members": FNV["members"][:2]}, "more than its 2 members"),
+    ({"hash": "fnv1a_ch", "members": [{"name": "a", "address": "x"}, {"name": "a", "address": "y"}]}, "appears twice"),
+    ({"hash": "fnv1a_ch", "members": [{"name": "a", "address": "x"}, {"name": "b", "address": "x"}]}, "share the address"),
+])
+def test_bad_rings_are_named(ring, message):
+    with pytest.raises(graphite.RingError, match=message):
+        graphite.validate_ring(ring)
+
+
+def test_same_ring_names_the_divergent_source():
+    other = dict(FNV, hash="carbon_ch")
+    assert graphite.same_ring({"relay": FNV, "web": FNV}) is None
+    message = graphite.same_ring({"relay": FNV, "rebalancer": other})
+    assert "rebalancer" in message and "relay" in message and "carbon_ch" in message
