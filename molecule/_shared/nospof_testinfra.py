@@ -42,11 +42,11 @@ def podman(*args, check=True):
     return subprocess.run(["podman", *args], check=check, capture_output=True, text=True)
 
 
-def run_playbook(playbook, limit=None, extra_vars=None, check=False):
-    """Run ansible-playbook against this scenario's inventory; return (rc, output)."""
+def run_playbook(playbook, limit=None, extra_vars=None, check=False, inventory=None):
+    """Run ansible-playbook against this scenario's inventory (or `inventory`); return (rc, output)."""
     import json
 
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook]
+    cmd = ["ansible-playbook", "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"], playbook]
     if limit:
         cmd += ["--limit", limit]
     if extra_vars:

@@ -5,6 +5,13 @@
 graphite_ring(ring)             the ring, validated and normalised
 graphite_owners(metric, ring)   the members that hold a series, primary first
 graphite_same_ring(rings)       {source: ring} -> '' or a message naming the differences
+graphite_rebalance_plan(holdings, ring)
+                                {node: [series]} -> transfers, prunes and owners (see
+                                module_utils/graphite.plan_transfers)
+graphite_misplaced(holdings, ring)
+                                {node: [series]} -> series not on exactly their owners
+graphite_rebalance_prunable(plan, verified)
+                                {node: [series verified there]} -> {node: [series it may delete]}
 """
 
 from __future__ import annotations
@@ -41,6 +48,41 @@ def graphite_same_ring(rings):
         raise AnsibleFilterError(f"graphite ring: {err}") from None
 
 
+def graphite_rebalance_plan(holdings, ring):
+    if not isinstance(holdings, dict):
+        raise AnsibleFilterError("graphite_rebalance_plan takes a dict of node -> series held")
+    try:
+        plan = graphite.plan_transfers(holdings, ring)
+    except graphite.RingError as err:
+        raise AnsibleFilterError(f"graphite rebalance: {err}") from None
+    plan["transfers"] = [{"source": src, "target": dst, "series": series}
+                         for (src, dst), series in sorted(plan["transfers"].items())]
+    return plan
+
+
+def graphite_rebalance_prunable(plan, verified):
+    """A node may delete a series only when every owner verified its copy."""
+    have = {node: set(series or []) for node, series in (verified or {}).items()}
+    out = {}
+    for node, series in plan.get("prune", {}).items():
+        out[node] = [s for s in series if all(s in have.get(o, ()) for o in plan["owners"][s])]
+    return out
+
+
+def graphite_misplaced(holdings, ring):
+    """{node: [series]} -> sorted ['series on a,b', ...] for series not on exactly their owners."""
+    try:
+        hr = graphite.HashRing(ring)
+    except graphite.RingError as err:
+        raise AnsibleFilterError(f"graphite ring: {err}") from None
+    holders = {}
+    for node, series in (holdings or {}).items():
+        for s in series or []:
+            holders.setdefault(s, []).append(node)
+    return sorted(f"{s} on {','.join(sorted(nodes))}" for s, nodes in holders.items()
+                  if sorted(nodes) != sorted(hr.owners(s)))
+
+
 class FilterModule:
     """Graphite ring filters of nospof.platform."""
 
@@ -49,4 +91,7 @@ class FilterModule:
             "graphite_ring": graphite_ring,
             "graphite_owners": graphite_owners,
             "graphite_same_ring": graphite_same_ring,
+            "graphite_rebalance_plan": graphite_rebalance_plan,
+            "graphite_rebalance_prunable": graphite_rebalance_prunable,
+            "graphite_misplaced": graphite_misplaced,
         }

@@ -165,3 +165,59 @@ def plan_moves(ring_before, ring_after, metrics):
         if add or drop:
             plan[metric] = {"keep": keep, "add": add, "drop": drop}
     return plan
+
+
+def plan_transfers(holdings, ring):
+    """Plan a rebalance from what each node holds to where the ring puts it.
+
+    ``holdings`` maps a node name to the series it holds now. Returns a dict:
+
+    - ``transfers``: {(source, target): [series]}, each series a target must
+      receive: a copy where the target lacks it, and a merge from every holder
+      that will give it up (its points may fill gaps the owners have);
+    - ``prune``: {node: [series]} the node gives up once every owner has
+      verified its copy;
+    - ``owners``: {series: [owners]};
+    - ``counts``: figures for the report.
+    """
+    hr = HashRing(ring)
+    names = [m["name"] for m in hr.members]
+    unknown = sorted(set(holdings) - set(names))
+    if unknown:
+        raise RingError("nodes %s hold series but are not in the ring; add them to the ring or empty them first"
+                        % ", ".join(unknown))
+    holders = {}
+    for node in names:
+        for series in holdings.get(node) or []:
+            holders.setdefault(series, []).append(node)
+    transfers, prune, owners = {}, {}, {}
+    copies = merges = 0
+    for series in sorted(holders):
+        have = holders[series]
+        want = hr.owners(series)
+        owners[series] = want
+        leaving = [h for h in have if h not in want]
+        staying = [h for h in have if h in want]
+        for target in want:
+            sources = []
+            if target not in have:
+                sources.append((staying or leaving)[0])
+                copies += 1
+            sources.extend(h for h in leaving if h not in sources)
+            for source in sources:
+                transfers.setdefault((source, target), []).append(series)
+                merges += 1
+        for node in leaving:
+            prune.setdefault(node, []).append(series)
+    return {
+        "transfers": transfers,
+        "prune": prune,
+        "owners": owners,
+        "counts": {
+            "series": len(holders),
+            "misplaced": sum(1 for s in holders if set(holders[s]) != set(owners[s])),
+            "copies": copies,
+            "transfers": merges,
+            "prunes": sum(len(v) for v in prune.values()),
+        },
+    }

@@ -188,3 +188,122 @@ def test_points_arrive_with_a_node_killed_and_the_node_catches_up(hosts, instanc
     statsd(client, "nospof_test_queue:777|g")
     wait_for("a new point on both nodes",
              lambda: all(777.0 in whisper_values(hosts[n], GAUGE) for n in STORAGE), timeout=120)
+
+
+REBALANCE_SERIES = 300
+
+
+def _ring_module():
+    import importlib.util
+
+    path = os.path.join(SCENARIO_DIR, "..", "..", "plugins", "module_utils", "graphite.py")
+    spec = importlib.util.spec_from_file_location("nospof_graphite_ring", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _grown_inventory(ephemeral_dir):
+    """This scenario's inventory with metrics3 moved into the graphite group."""
+    import shutil
+
+    import yaml
+
+    source = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    target = os.path.join(ephemeral_dir, "inventory-grown")
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    path = os.path.join(target, os.path.basename(os.environ["MOLECULE_INVENTORY_FILE"]))
+    with open(path, encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    inventory["graphite"]["hosts"]["metrics3"] = inventory["all"]["hosts"]["metrics3"]
+    inventory["spare"]["hosts"] = {}
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    return path
+
+
+def _holders(hosts, nodes):
+    out = {}
+    for node in nodes:
+        listing = hosts[node].run("cd %s && find nospof/rebalance -name '*.wsp' 2>/dev/null", WHISPER).stdout
+        for line in listing.split():
+            out.setdefault(line[:-4].replace("/", "."), []).append(node)
+    return out
+
+
+def test_rebalance_from_two_to_three_nodes(hosts, ephemeral_dir):
+    """Every series readable before, during and after; afterwards each is on
+    exactly its two owners, with its points."""
+    import threading
+
+    client = hosts["client"]
+    names = [f"nospof.rebalance.s{i:03d}" for i in range(REBALANCE_SERIES)]
+    now = int(time.time())
+    script = ("import socket,sys,time; s=socket.create_connection(('127.0.0.1',2003)); "
+              "n=int(sys.argv[1]); t=int(sys.argv[2]); "
+              "s.sendall(''.join('nospof.rebalance.s%03d %d %d\\n' % (i, i + 1, t - k * 10) "
+              "for i in range(n) for k in range(6)).encode()); s.close()")
+    client.check_output("python3 -c %s %s %s", script, str(REBALANCE_SERIES), str(now))
+    wait_for("every test series on both storage nodes", lambda: all(
+        len(nodes) == 2 for nodes in _holders(hosts, STORAGE).values()) and len(_holders(hosts, STORAGE)) == len(names),
+        timeout=180)
+
+    def readable(node):
+        data = render(client, node, "nospof.rebalance.*", window="-30min")
+        return sum(1 for s in data or [] if any(p[0] is not None for p in s["datapoints"]))
+
+    assert readable("metrics1") == len(names)
+
+    inventory = _grown_inventory(ephemeral_dir)
+    # The operator's step: metrics3 joins the group, playbooks/metrics.yml
+    # gives every relay and graphite-web the new ring.
+    rc, out = run_playbook(os.path.join(SCENARIO_DIR, "..", "..", "playbooks", "metrics.yml"), inventory=inventory)
+    assert rc == 0, out[-4000:]
+    ADDRESSES["metrics3"] = "10.213.62.13"
+
+    counts, stop = [], threading.Event()
+
+    def poll():
+        nodes = ["metrics1", "metrics2", "metrics3"]
+        i = 0
+        while not stop.is_set():
+            counts.append((nodes[i % 3], readable(nodes[i % 3])))
+            i += 1
+            time.sleep(1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        playbook = os.path.join(SCENARIO_DIR, "..", "..", "playbooks", "graphite_rebalance.yml")
+        rc, plan = run_playbook(playbook, inventory=inventory, check=True)
+        assert rc == 0, plan[-4000:]
+        assert "not where the ring puts them" in plan
+        assert not _holders(hosts, ["metrics3"]), "check mode moved nothing"
+        started = time.monotonic()
+        rc, out = run_playbook(playbook, inventory=inventory)
+        took = time.monotonic() - started
+        assert rc == 0, out[-4000:]
+    finally:
+        stop.set()
+        poller.join(timeout=60)
+    counts.append(("metrics3", readable("metrics3")))
+    import re
+
+    figures = re.search(r"(\d+) series, (\d+) not where the ring puts them", plan)
+    print(f"\nrebalance from 2 to 3 nodes of {figures.group(1)} series ({figures.group(2)} misplaced, "
+          f"{REBALANCE_SERIES} of them test series): {took:.1f}s (playbook); "
+          f"{len(counts)} reads during it, fewest series readable: {min(c for _, c in counts)}")
+    assert len(counts) >= 3
+    assert all(c == len(names) for _, c in counts), [x for x in counts if x[1] != len(names)][:5]
+
+    ring = _ring_module().HashRing({"hash": "fnv1a_ch", "replication": 2, "members": [
+        {"name": n, "address": ADDRESSES[n], "port": 2103} for n in ("metrics1", "metrics2", "metrics3")]})
+    holders = _holders(hosts, ["metrics1", "metrics2", "metrics3"])
+    assert sorted(holders) == sorted(names)
+    wrong = {s: nodes for s, nodes in holders.items() if sorted(nodes) != sorted(ring.owners(s))}
+    assert not wrong, list(wrong.items())[:5]
+    for s in names[:: 30]:
+        expected = float(int(s[-3:]) + 1)
+        for node in ring.owners(s):
+            assert whisper_values(hosts[node], s).count(expected) >= 5, (s, node)

@@ -84,3 +84,37 @@ def test_same_ring_names_the_divergent_source():
     assert graphite.same_ring({"relay": FNV, "web": FNV}) is None
     message = graphite.same_ring({"relay": FNV, "rebalancer": other})
     assert "rebalancer" in message and "relay" in message and "carbon_ch" in message
+
+
+def test_plan_two_to_three_copies_merges_and_prunes():
+    two = dict(FNV, members=FNV["members"][:2])
+    series = ["m.%d" % i for i in range(200)]
+    holdings = {"metrics1": list(series), "metrics2": list(series), "metrics3": []}
+    plan = graphite.plan_transfers(holdings, FNV)
+    ring = graphite.HashRing(FNV)
+    # Simulate: apply the transfers and prunes, then every series is on exactly its owners.
+    after = {n: set(v) for n, v in holdings.items()}
+    for (source, target), moved in plan["transfers"].items():
+        assert source != target
+        for s in moved:
+            assert s in after[source]
+            after[target].add(s)
+    for node, gone in plan["prune"].items():
+        for s in gone:
+            assert node not in ring.owners(s)
+            after[node].discard(s)
+    for s in series:
+        assert sorted(n for n in after if s in after[n]) == sorted(ring.owners(s))
+    assert plan["counts"]["series"] == 200
+    assert plan["counts"]["copies"] == sum(1 for s in series if "metrics3" in ring.owners(s))
+    # Every series a node gives up goes, as a merge, to every owner.
+    for node, gone in plan["prune"].items():
+        for s in gone:
+            for owner in ring.owners(s):
+                assert s in plan["transfers"][(node, owner)]
+    assert graphite.plan_transfers({"metrics1": series, "metrics2": series}, two)["transfers"] == {}
+
+
+def test_plan_refuses_holders_outside_the_ring():
+    with pytest.raises(graphite.RingError, match="metrics9"):
+        graphite.plan_transfers({"metrics9": ["a"]}, FNV)
