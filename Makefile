@@ -16,13 +16,19 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(shell ls -d molecule/*/molecule.yml 2>/dev/null | cut -d/ -f2)
 SUITES    ?= bookworm trixie
 LAB_SUITES ?= bookworm
+# Left out of `make test` to stay inside CI's 90 minutes on 2 cores (printed
+# and counted as skipped; docs/testing.md, "Budget"): the lab (run it with
+# `make test-lab`) and pki on Debian 13 (pki runs on Debian 13 inside the
+# rabbitmq and graphite scenarios, which verify TLS against its certificates).
+LEAVE_OUT ?= lab pki:trixie
 
-.PHONY: help setup host images venv collection lint unit integration scenario test lab lab-destroy build changelog clean
+.PHONY: help setup host images venv collection lint unit integration scenario test test-lab lab lab-destroy build changelog clean
 
 help:
 	@echo "make lab          bring up the lab in local podman containers and run playbooks/site.yml"
-	@echo "make test         lint, unit tests and every molecule scenario on Debian 12 and 13"
+	@echo "make test         lint, unit and integration tests, every role's scenario on Debian 12 and 13"
 	@echo "make lab-destroy  remove the lab's containers and network"
+	@echo "make test-lab     the lab scenario: the whole environment from bare containers, twice"
 	@echo "make scenario S=base [SUITE=bookworm]   run one molecule scenario"
 	@echo "make unit | lint | build | setup"
 
@@ -65,7 +71,10 @@ scenario: setup
 	python3 tools/run_tests.py --no-lint --no-unit --no-integration --scenarios "$(S)" --suites "$(or $(SUITE),$(SUITES))" --lab-suites "$(or $(SUITE),$(LAB_SUITES))"
 
 test: setup
-	python3 tools/run_tests.py --scenarios "$(SCENARIOS)" --suites "$(SUITES)" --lab-suites "$(LAB_SUITES)"
+	python3 tools/run_tests.py --scenarios "$(SCENARIOS)" --suites "$(SUITES)" --lab-suites "$(LAB_SUITES)" --leave-out "$(LEAVE_OUT)"
+
+test-lab: setup
+	python3 tools/run_tests.py --no-lint --no-unit --no-integration --scenarios lab --lab-suites "$(LAB_SUITES)"
 
 lab: setup
 	ansible-playbook -i inventories/lab tools/lab.yml -e lab_state=present
