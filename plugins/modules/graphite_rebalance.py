@@ -78,6 +78,14 @@ options:
     description: User that owns the whisper files (carbon-cache's).
     type: str
     default: _graphite
+  exclude:
+    description:
+      - Regular expressions of series that stay where they are, listed by no state and never moved.
+      - The default keeps each carbon-cache's own instrumentation (C(carbon.agents.<node>-<instance>.*)),
+        which carbon-cache writes to its local files, not through the relays.
+    type: list
+    elements: str
+    default: ['^carbon\.agents\.']
 attributes:
   check_mode:
     support: full
@@ -143,6 +151,7 @@ seconds:
 
 import os
 import pwd
+import re
 import shutil
 import tarfile
 import tempfile
@@ -163,13 +172,15 @@ def series_path(root, series):
     return os.path.join(root, *parts) + ".wsp"
 
 
-def list_series(root):
+def list_series(root, exclude=()):
     found = []
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             if name.endswith(".wsp"):
                 rel = os.path.relpath(os.path.join(dirpath, name[:-4]), root)
-                found.append(rel.replace(os.sep, "."))
+                series = rel.replace(os.sep, ".")
+                if not any(pattern.search(series) for pattern in exclude):
+                    found.append(series)
     return sorted(found)
 
 
@@ -320,6 +331,7 @@ def main():
             chunk_size=dict(type="int", default=500),
             rate=dict(type="float", default=200),
             owner=dict(type="str", default="_graphite"),
+            exclude=dict(type="list", elements="str", default=[r"^carbon\.agents\."]),
         ),
         supports_check_mode=True,
     )
@@ -337,8 +349,12 @@ def main():
         root = p["whisper_dir"].rstrip("/")
         if not os.path.isdir(root):
             raise RebalanceError("%s is not a directory; is this a storage node?" % root)
+        try:
+            exclude = [re.compile(x) for x in p["exclude"]]
+        except re.error as err:
+            raise RebalanceError("bad exclude pattern: %s" % err)
         if p["state"] == "list":
-            series = list_series(root)
+            series = list_series(root, exclude)
             result = {"changed": False, "series": series,
                       "misplaced": [s for s in series if p["node"] not in hr.owners(s)]}
         elif p["state"] == "export":

@@ -109,7 +109,9 @@ ADDRESS_NAMES = {v: k for k, v in ADDRESSES.items()}
 
 def test_statsd_counter_and_gauge_land_on_both_nodes(hosts):
     client = hosts["client"]
-    for _ in range(3):
+    # Over several flush intervals: a counter's first reading is its baseline
+    # (collectd stores rates), so increments must span more than one flush.
+    for _ in range(9):
         statsd(client, "nospof_test_requests:5|c", "nospof_test_queue:17|g")
         time.sleep(2)
     for name in STORAGE:
