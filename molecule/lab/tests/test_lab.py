@@ -25,7 +25,7 @@ def test_both_runs_are_recorded_and_the_second_changed_nothing(ephemeral_dir, la
     assert len(runs) >= 2, runs
     figures = []
     for path in runs:
-        text = open(path, encoding="utf-8").read()
+        text = re.sub(r"\x1b\[[0-9;]*m", "", open(path, encoding="utf-8").read())
         recap = {m.group(1): int(m.group(2)) for m in re.finditer(r"(?m)^(\S+)\s+: ok=\d+\s+changed=(\d+)", text)}
         seconds = float(re.search(r"seconds: ([\d.]+)", text).group(1))
         figures.append((os.path.basename(path), seconds, sum(recap.values()), len(recap) - ("localhost" in recap)))
