@@ -142,31 +142,6 @@ def same_ring(rings):
     return "; ".join(diffs) or None
 
 
-def plan_moves(ring_before, ring_after, metrics):
-    """For each metric, where it is and where it must be.
-
-    Returns {metric: {"keep": [...], "add": [...], "drop": [...]}} for the
-    metrics whose owners change; ``metrics`` maps a metric to the members
-    that hold it now (or is a list, then its owners under ring_before).
-    """
-    before = HashRing(ring_before) if ring_before else None
-    after = HashRing(ring_after)
-    plan = {}
-    items = metrics.items() if isinstance(metrics, dict) else ((m, None) for m in metrics)
-    for metric, holders in items:
-        if holders is None:
-            if before is None:
-                raise RingError("no ring_before to place %s" % metric)
-            holders = before.owners(metric)
-        target = after.owners(metric)
-        keep = [h for h in holders if h in target]
-        add = [t for t in target if t not in holders]
-        drop = [h for h in holders if h not in target]
-        if add or drop:
-            plan[metric] = {"keep": keep, "add": add, "drop": drop}
-    return plan
-
-
 def plan_transfers(holdings, ring):
     """Plan a rebalance from what each node holds to where the ring puts it.
 

@@ -56,14 +56,19 @@ def test_two_members_replication_two_means_everything_everywhere():
 def test_plan_from_two_to_three_moves_only_what_changes_owner():
     two = dict(FNV, members=FNV["members"][:2])
     metrics = ["m.%d" % i for i in range(300)]
-    plan = graphite.plan_moves(two, FNV, metrics)
-    assert plan, "adding a member moves some series"
-    assert len(plan) < len(metrics)
-    for metric, step in plan.items():
-        assert step["add"] == ["metrics3"]
-        assert len(step["drop"]) == 1 and step["drop"][0] in ("metrics1", "metrics2")
-        assert len(step["keep"]) == 1
-        assert sorted(step["keep"] + step["add"]) == sorted(graphite.HashRing(FNV).owners(metric))
+    holdings = {n: [m for m in metrics if n in graphite.HashRing(two).owners(m)] for n in ("metrics1", "metrics2")}
+    plan = graphite.plan_transfers(holdings, FNV)
+    moved = {m for t in plan["transfers"].values() for m in t}
+    assert moved, "adding a member moves some series"
+    assert len(moved) < len(metrics)
+    for metric in moved:
+        owners = graphite.HashRing(FNV).owners(metric)
+        drop = [n for n in plan["prune"] if metric in plan["prune"][n]]
+        keep = [n for n in ("metrics1", "metrics2") if n in owners]
+        assert metric in plan["transfers"][(keep[0], "metrics3")] or metric in plan["transfers"][(drop[0], "metrics3")]
+        assert len(drop) == 1 and drop[0] in ("metrics1", "metrics2")
+        assert len(keep) == 1
+        assert sorted(keep + ["metrics3"]) == sorted(owners)
 
 
 @pytest.mark.parametrize("ring,message", [
