@@ -37,6 +37,20 @@ def ephemeral_dir():
     return os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 
 
+def wait_for(what, check, timeout=90, interval=2):
+    """Poll check() until it returns something true; fail the test naming `what` after `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
 def podman(*args, check=True):
     """Run podman on the test host against this scenario's containers."""
     return subprocess.run(["podman", *args], check=check, capture_output=True, text=True)

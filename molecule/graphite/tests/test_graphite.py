@@ -12,7 +12,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared"))
-from nospof_testinfra import podman, recap, run_playbook  # noqa: E402
+from nospof_testinfra import podman, recap, run_playbook, wait_for  # noqa: E402
 
 SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STORAGE = ["metrics1", "metrics2"]
@@ -20,17 +20,6 @@ WHISPER = "/var/lib/graphite/whisper"
 COUNTER = "collectd.client.statsd.derive-nospof_test_requests"
 GAUGE = "collectd.client.statsd.gauge-nospof_test_queue"
 ADDRESSES = {"metrics1": "10.213.62.11", "metrics2": "10.213.62.12"}
-
-
-def wait_for(what, check, timeout=90, interval=2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def statsd(host, *lines):

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared"))
-from nospof_testinfra import podman, recap, run_playbook  # noqa: E402
+from nospof_testinfra import podman, recap, run_playbook, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NODES = ["os1", "os2", "os3"]
@@ -23,17 +23,6 @@ NODES = ["os1", "os2", "os3"]
 PORTS = {"os1": 9200, "os2": 9201, "os3": 9202}
 ENDPOINTS = ",".join(f"{n}:{p}" for n, p in PORTS.items())
 CA = "/etc/ssl/nospof/ca.crt"
-
-
-def wait_for(what, check, timeout=120, interval=2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def secret(ephemeral_dir, user):
