@@ -8,10 +8,12 @@ client), bringing them up with `molecule converge -s opensearch` when they are
 not running, and leaves them up (`molecule destroy -s opensearch` removes
 them).
 
-- shipper: the client logs --lines lines as fast as one process can (Python's
-  syslog module to /dev/log); the figure is lines / (time from the first line
-  to the moment all of them are searchable), so it includes rsyslog's queue,
-  bulk requests, indexing on a primary and its replica, and the refresh.
+- shipper: the client's delivery program (the one rsyslog's omprog runs) is
+  fed --lines lines in 500-line transactions exactly as rsyslog feeds it, and
+  confirms each only once OpenSearch stored every line (primary and
+  replica); the figure is lines per second of that. Feeding rsyslog through
+  /dev/log instead would measure journald's and imuxsock's rate limits
+  (they drop bursts by design), not the path to OpenSearch.
 - bulk: one client process sends _bulk requests of --batch documents of the
   same shape for --seconds; the figure is documents acknowledged per second.
 
@@ -22,6 +24,7 @@ import argparse
 import glob
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -50,14 +53,24 @@ while time.monotonic() - start < seconds:
 print(json.dumps({"acked": acked, "seconds": time.monotonic() - start}))
 '''
 
-FLOOD = r'''
-import sys, syslog, time
-token, count = sys.argv[1], int(sys.argv[2])
-syslog.openlog("benchship")
-start = time.time()
-for i in range(count):
-    syslog.syslog(syslog.LOG_INFO, f"{token} {i}")
-print(start)
+SHIPPER = r'''
+import json, subprocess, sys, time
+token, count, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+proc = subprocess.Popen(["/usr/local/lib/nospof/nospof-log-shipper", "--config", "/etc/nospof/log-shipper.json"],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+assert proc.stdout.readline().strip() == "OK"
+def send(line):
+    proc.stdin.write(line + "\n"); proc.stdin.flush(); return proc.stdout.readline().strip()
+start = time.monotonic()
+for first in range(0, count, batch):
+    assert send("BEGIN TRANSACTION") == "OK"
+    for i in range(first, min(first + batch, count)):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        send(json.dumps({"@timestamp": now, "host": "bench", "program": "benchship", "severity": "info",
+                         "facility": "user", "message": f"{token} {i} " + "x" * 80}))
+    answer = send("COMMIT TRANSACTION")
+    assert answer == "OK", answer
+print(json.dumps({"stored": count, "seconds": time.monotonic() - start}))
 '''
 
 
@@ -70,7 +83,7 @@ def sh(*args, check=True, env=None):
 
 def client(script, *args, env=""):
     return sh("podman", "exec", CLIENT, "bash", "-c",
-              f"{env} python3 -c {json.dumps(script)} " + " ".join(args)).stdout
+              f"{env} python3 -c {shlex.quote(script)} " + " ".join(shlex.quote(a) for a in args)).stdout
 
 
 def secret(name):
@@ -106,18 +119,12 @@ def main():
     password = secret("osadmin")
 
     token = "bench" + uuid.uuid4().hex[:10]
-    start = float(client(FLOOD, token, str(args.lines)).strip())
-    sent = time.time() - start
-    deadline = time.time() + 600
-    while time.time() < deadline and count(password, token) < args.lines:
-        time.sleep(0.5)
+    shipped = json.loads(client(SHIPPER, token, str(args.lines), "500"))
     arrived = count(password, token)
-    took = time.time() - start
-
     bulk = json.loads(client(BULK, str(args.batch), str(args.seconds), "os1", env=f"OS_PASSWORD={password}"))
     print(f"{'path':<34} {'documents':>10} {'seconds':>8} {'docs/s':>8}")
-    print(f"{'shipper (logger -> rsyslog -> OS)':<34} {arrived:>10} {took:>8.1f} {arrived / took:>8.0f}"
-          f"   (lines written in {sent:.1f} s)")
+    print(f"{'shipper program (500-line batches)':<34} {shipped['stored']:>10} {shipped['seconds']:>8.1f} "
+          f"{shipped['stored'] / shipped['seconds']:>8.0f}   (searchable at once: {arrived}; the rest after the 1 s refresh)")
     print(f"{'bulk API (' + str(args.batch) + ' per request)':<34} {bulk['acked']:>10} {bulk['seconds']:>8.1f} "
           f"{bulk['acked'] / bulk['seconds']:>8.0f}")
     print("3 nodes, 1 replica, 512 MiB heap each, all on this machine's cores with the client.")
