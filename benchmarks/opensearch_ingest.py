@@ -27,7 +27,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

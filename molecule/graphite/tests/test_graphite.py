@@ -9,8 +9,6 @@ import os
 import sys
 import time
 
-import pytest
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared"))
 from nospof_testinfra import podman, recap, run_playbook, wait_for  # noqa: E402
 

@@ -254,6 +254,6 @@ def test_rolling_restart_one_node_at_a_time(api, hosts):
     assert rc == 0, out[-3000:]
     for n in NODES:
         assert hosts[n].check_output("systemctl show -p ActiveEnterTimestampMonotonic opensearch") != started[n]
-    h = wait_green(api)
+    wait_green(api)
     status, settings = api("GET", "/_cluster/settings")
     assert "enable" not in json.dumps(settings.get("persistent", {})), settings
