@@ -20,6 +20,7 @@ from ansible_collections.nospof.platform.plugins.module_utils.opensearch import 
     normalize,
     redact_url,
 )
+from localnet import closed_port_url  # tests/unit/localnet.py
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -193,15 +194,6 @@ def nodes():
     yield make
     for node in made:
         node.close()
-
-
-def closed_port_url():
-    """An http URL on 127.0.0.1 where nothing listens (connection refused)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return "http://127.0.0.1:%d" % port
 
 
 def test_the_first_host_down_the_second_answers(nodes):

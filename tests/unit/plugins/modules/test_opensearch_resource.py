@@ -9,13 +9,13 @@ missing. Every request is recorded so tests can assert what was written.
 
 import base64
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from ansible_collections.nospof.platform.plugins.modules import opensearch_resource
+from localnet import closed_port_url  # tests/unit/localnet.py
 
 PASSWORD = "0pen-S3arch-admin"
 
@@ -198,14 +198,6 @@ def make_handler(fake):
         do_GET = do_PUT = do_DELETE = handle_any
 
     return Handler
-
-
-def closed_port_url():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return "http://127.0.0.1:%d" % port
 
 
 @pytest.fixture
