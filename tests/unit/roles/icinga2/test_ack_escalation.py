@@ -32,7 +32,7 @@ USER, PASSWORD = "nospof-ack-escalation", "s3cret-Pa55 word"
 ACK_AT = 1700000000.123456
 SERVICE_FILTER = "service.acknowledgement > 0 && service.vars.nospof_levels"
 SERVICE_ATTRS = ["name", "host_name", "display_name", "acknowledgement", "acknowledgement_last_change",
-                 "last_check_result", "vars", "state"]
+                 "last_check_result", "vars", "state", "state_type"]
 BY_NAME = "host.name==h && service.name==s"
 COMMENT_FILTER = "comment.entry_type == 4 && comment.host_name == h && comment.service_name == s"
 
@@ -237,6 +237,27 @@ def test_decide_same_deeper_lower(plugin):
     assert (action.kind, action.recorded, action.level, action.at) == (plugin.ESCALATE, 2, 3, ACK_AT)
 
 
+def test_decide_waits_for_the_hard_state_before_escalating(plugin):
+    # A soft result may still change; when it turns hard as a new state, Icinga would notify as well.
+    attrs = {"vars": {"nospof_ack": {"at": ACK_AT, "level": 1}}, "state_type": 0}
+    assert plugin.decide(attrs, 2, ACK_AT).kind == plugin.NOTHING
+    attrs["state_type"] = 1
+    assert plugin.decide(attrs, 2, ACK_AT).kind == plugin.ESCALATE
+
+
+def test_decide_leaves_the_notification_to_icinga_when_the_state_changed(plugin):
+    # Acknowledged at WARNING, now CRITICAL: Icinga held back its problem notification and sends it once the
+    # acknowledgement is removed, so a custom one would be a second notification.
+    attrs = {"vars": {"nospof_ack": {"at": ACK_AT, "level": 1, "state": 1}}, "state": 2, "state_type": 1}
+    action = plugin.decide(attrs, 2, ACK_AT)
+    assert (action.kind, action.notify) == (plugin.ESCALATE, False)
+    attrs["vars"]["nospof_ack"]["state"] = 2
+    assert (plugin.decide(attrs, 3, ACK_AT).notify) is True
+    # a record without a state (an older plugin) notifies
+    del attrs["vars"]["nospof_ack"]["state"]
+    assert plugin.decide(attrs, 3, ACK_AT).notify is True
+
+
 def test_decide_tolerates_the_time_round_trip_but_not_another_acknowledgement(plugin):
     attrs = {"vars": {"nospof_ack": {"at": ACK_AT + 0.0000004, "level": 1}}}
     assert plugin.decide(attrs, 2, ACK_AT).kind == plugin.ESCALATE
@@ -273,8 +294,8 @@ def test_new_acknowledgement_records_the_level(run, icinga, password_file):
     result = run(args(api, password_file))
     assert result.state == OK, result.render("T")
     assert api.changes() == [{"path": "/v1/objects/services/web1%21disk", "override": None,
-                              "body": {"attrs": {"vars.nospof_ack": {"at": ACK_AT, "level": 1}}}}]
-    assert api.services["web1!disk"]["vars"]["nospof_ack"] == {"at": ACK_AT, "level": 1}
+                              "body": {"attrs": {"vars.nospof_ack": {"at": ACK_AT, "level": 1, "state": 1}}}}]
+    assert api.services["web1!disk"]["vars"]["nospof_ack"] == {"at": ACK_AT, "level": 1, "state": 1}
     query = api.requests[0]
     assert query == {"path": "/v1/objects/services", "override": "GET",
                      "body": {"filter": SERVICE_FILTER, "attrs": SERVICE_ATTRS}}
@@ -308,7 +329,7 @@ def test_first_run_records_then_deeper_level_escalates_once(run, icinga, passwor
          "body": {"type": "Service", "filter": BY_NAME, "filter_vars": {"h": "web1", "s": "disk"}}},
         {"path": "/v1/actions/send-custom-notification", "override": None,
          "body": {"type": "Service", "filter": BY_NAME, "filter_vars": {"h": "web1", "s": "disk"},
-                  "author": "nospof-ack-escalation", "force": True,
+                  "author": "nospof-ack-escalation", "force": False,
                   "comment": "Disk disk got worse after it was acknowledged: level 1 -> 2 "
                              "(DISK CRITICAL - 4% free on /); the acknowledgement was removed"}}]
     assert api.services["web1!disk"]["acknowledgement"] == 0
@@ -341,7 +362,7 @@ def test_dict_perfdata_escalates_too(run, icinga, password_file):
 def test_new_acknowledgement_after_an_escalation_records_again(run, icinga, password_file):
     api = icinga([service(level=2, ack_at=ACK_AT + 600, recorded={"at": ACK_AT, "level": 1})])
     run(args(api, password_file))
-    assert [r["body"] for r in api.changes()] == [{"attrs": {"vars.nospof_ack": {"at": ACK_AT + 600, "level": 2}}}]
+    assert [r["body"] for r in api.changes()] == [{"attrs": {"vars.nospof_ack": {"at": ACK_AT + 600, "level": 2, "state": 1}}}]
     assert api.notifications == []
 
 
@@ -370,7 +391,7 @@ def test_comment_fallback_when_icinga_has_no_acknowledgement_last_change(run, ic
     assert queries[2] == {"path": "/v1/objects/comments", "override": "GET", "body": {
         "filter": COMMENT_FILTER, "filter_vars": {"h": "web1", "s": "disk"},
         "attrs": ["entry_time", "entry_type", "host_name", "service_name"]}}
-    assert api.services["web1!disk"]["vars"]["nospof_ack"] == {"at": ACK_AT, "level": 2}
+    assert api.services["web1!disk"]["vars"]["nospof_ack"] == {"at": ACK_AT, "level": 2, "state": 1}
     # Next run with the same acknowledgement and a deeper level escalates.
     api.services["web1!disk"]["last_check_result"]["performance_data"] = ["level=3;;;0;3"]
     run(args(api, password_file))
@@ -381,7 +402,7 @@ def test_comment_fallback_when_the_attribute_is_absent_from_the_answer(run, icin
     comments = [{"host_name": "web1", "service_name": "disk", "entry_type": 4, "entry_time": ACK_AT}]
     api = icinga([service(level=1, ack_at=None)], comments=comments)
     run(args(api, password_file))
-    assert api.services["web1!disk"]["vars"]["nospof_ack"] == {"at": ACK_AT, "level": 1}
+    assert api.services["web1!disk"]["vars"]["nospof_ack"] == {"at": ACK_AT, "level": 1, "state": 1}
 
 
 def test_names_with_quotes_and_backslashes_travel_in_filter_vars(run, icinga, password_file):
