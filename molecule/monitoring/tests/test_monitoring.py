@@ -276,15 +276,15 @@ def test_escalating_acknowledgement(hosts, icinga):
         wait_for("the WARNING notification", lambda: disk_notifications(hosts)[base:], timeout=60)
         acknowledge(icinga, "a1", DISK)
         base = len(disk_notifications(hosts))
-        # steady while acknowledged: several check cycles, no notification
-        time.sleep(40)
+        # steady while acknowledged: several check cycles (10 s), no notification
+        time.sleep(30)
         assert len(disk_notifications(hosts)) == base
         assert icinga.service("m1", "a1", DISK)["acknowledgement"] == 2
         for free, level, kind, state in ((3, 2, "PROBLEM", "CRITICAL"), (1, 3, "CUSTOM", "CRITICAL")):
             fill_to(a1, free)
             icinga.reschedule("m1", "a1", DISK)
             wait_for("notification at level %d" % level, lambda: disk_notifications(hosts)[base:], timeout=120)
-            time.sleep(30)
+            time.sleep(20)
             sent = disk_notifications(hosts)[base:]
             assert [(n["type"], n["state"], n["user"]) for n in sent] == [(kind, state, "oncall")], sent
             assert icinga.service("m1", "a1", DISK)["acknowledgement"] == 0
@@ -292,7 +292,7 @@ def test_escalating_acknowledgement(hosts, icinga):
                                                                         sent[0]["output"]))
             acknowledge(icinga, "a1", DISK)
             base = len(disk_notifications(hosts))
-            time.sleep(25)
+            time.sleep(20)
             assert len(disk_notifications(hosts)) == base
     finally:
         a1.run("rm -f /srv/fill/blob")
