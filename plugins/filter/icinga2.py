@@ -70,13 +70,15 @@ def icinga2_checks(names, hostvars, settings):
     """Every check of every monitored host, in a stable order.
 
     settings: master_group_members, config_master, disk_paths, disk_levels, ntp_server, clock_warning,
-    clock_critical, load_warning, load_critical, tls_services, role_checks, extra_checks.
+    clock_critical, load_warning, load_critical, tls_services, port_check_skip, role_checks, extra_checks.
     """
     if not isinstance(settings, dict):
         _fail("settings must be a dict")
     hosts = icinga2_hosts(names, hostvars, settings.get("master_group_members"))
     known = {h["name"] for h in hosts}
     tls = settings.get("tls_services") or {}
+    # ports that do not always listen (the RabbitMQ CLI's distribution ports): no port check
+    skip = settings.get("port_check_skip") or {}
     role_checks = settings.get("role_checks") or {}
     members = {}
     for host in hosts:
@@ -112,10 +114,13 @@ def icinga2_checks(names, hostvars, settings):
             proto = str(svc.get("protocol", "tcp")).lower()
             ports = svc.get("ports") or []
             tls_ports = set(int(p) for p in (tls.get(svc["name"]) or []))
+            skipped = set(int(p) for p in (skip.get(svc["name"]) or []))
             if proto != "tcp":
                 continue
             for port in ports:
                 port = int(port)
+                if port in skipped:
+                    continue
                 checks.append(_check(name, "%s port %d" % (svc["name"], port), "tcp", "service-port-down",
                                      vars={"tcp_port": port}, service=svc["name"]))
                 if port in tls_ports:

@@ -105,3 +105,52 @@ def test_every_host_metrics_reach_both_storage_nodes_and_read_back(lab_hosts):
         hosts_seen = {s["target"].split(".")[1] for s in series
                       if any(p[0] is not None for p in s["datapoints"])}
         assert hosts_seen == set(lab_hosts), (node, hosts_seen)
+
+
+# Ports that do not always listen (the icinga2 role's icinga2_port_check_skip default).
+UNCHECKED = {"rabbitmq-cluster": set(range(35672, 35683))}
+
+
+def test_monitoring_checks_every_host_and_service_and_all_are_ok(lab_hosts, ephemeral_dir):
+    """Both masters hold a check for every host and every declared TCP port, each linking to a
+    runbook page that exists, and every check is OK (the lab is healthy)."""
+    import json
+    import shlex
+    import time
+
+    inventory = os.path.join(ephemeral_dir, "inventory-lab")
+    with open(os.path.join(inventory, ".secrets", "icingaweb2-api"), encoding="utf-8") as handle:
+        password = handle.read().split()[0]
+    with open(os.path.join(inventory, "lab.cmdb.yml"), encoding="utf-8") as handle:
+        env = yaml.safe_load(handle)
+    runbooks = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "runbooks")
+
+    def services(master):
+        cmd = ("curl -sS --max-time 20 --cacert /etc/ssl/nospof/ca.crt -u icingaweb2:%s -H 'Accept: application/json' "
+               "-H 'X-HTTP-Method-Override: GET' -X POST -d %s https://%s:5665/v1/objects/services"
+               % (shlex.quote(password), shlex.quote(json.dumps(
+                   {"attrs": ["host_name", "name", "state", "notes_url", "last_check", "last_check_result"]})), master))
+        out = lab_hosts[master].run(cmd)
+        return [r["attrs"] for r in json.loads(out.stdout)["results"]] if out.rc == 0 else []
+
+    for master in ("mon1", "mon2"):
+        checks = services(master)
+        names = {(c["host_name"], c["name"]) for c in checks}
+        for host in env["hosts"]:
+            for check in ("load", "memory", "disk /"):
+                assert (host["name"], check) in names, (master, host["name"], check)
+            for svc in host.get("services", []):
+                if svc["protocol"] == "tcp":
+                    for port in set(svc["ports"]) - UNCHECKED.get(svc["name"], set()):
+                        assert (host["name"], "%s port %d" % (svc["name"], port)) in names
+        for c in checks:
+            assert os.path.exists(os.path.join(runbooks, c["notes_url"].rsplit("/", 1)[-1])), c
+    deadline = time.monotonic() + 300
+    while True:
+        bad = [(c["host_name"], c["name"], (c["last_check_result"] or {}).get("output", "")[:120])
+               for c in services("mon1") if c["state"] != 0 or c["last_check"] <= 0]
+        if not bad or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    assert bad == [], bad
+    print("lab monitoring: %d checks on mon1, all OK" % len(services("mon1")))

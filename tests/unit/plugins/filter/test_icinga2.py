@@ -32,6 +32,7 @@ def settings(**over):
         "disk_levels": DEFAULTS["icinga2_disk_levels"],
         "ntp_server": "",
         "tls_services": DEFAULTS["icinga2_tls_services"],
+        "port_check_skip": DEFAULTS["icinga2_port_check_skip"],
         "role_checks": DEFAULTS["icinga2_role_checks"],
         "extra_checks": [],
     }
@@ -75,6 +76,14 @@ def test_services_get_port_and_certificate_checks_and_roles_their_health():
     assert not [k for k in checks if k[0] == "dns1" and "port" in k[1]]
     assert checks[("dns1", "dns answer")]["command"] == "dig"
     assert checks[("mq1", "rabbitmq publish-consume")]["vars"] == {"nospof_rabbitmq_mode": "e2e", "nospof_role_members": 1}
+
+
+def test_ports_that_do_not_always_listen_get_no_port_check():
+    hv = dict(HOSTVARS, mq1=dict(HOSTVARS["mq1"], nospof_services=[
+        {"name": "rabbitmq-cluster", "protocol": "tcp", "ports": [4369, 25672, 35672, 35682]}]))
+    names = {c["name"] for c in icinga2_checks(list(hv), hv, settings()) if c["host"] == "mq1"}
+    assert {"rabbitmq-cluster port 4369", "rabbitmq-cluster port 25672"} <= names
+    assert not {"rabbitmq-cluster port 35672", "rabbitmq-cluster port 35682"} & names
 
 
 def test_escalation_check_runs_once_for_the_zone():
@@ -145,7 +154,7 @@ def test_every_check_generated_for_the_lab_links_to_an_existing_runbook():
     for host, hv in hostvars.items():
         for svc in hv.get("nospof_services", []):
             if svc["protocol"] == "tcp":
-                for port in svc["ports"]:
+                for port in set(svc["ports"]) - set(DEFAULTS["icinga2_port_check_skip"].get(svc["name"], [])):
                     assert any(c["host"] == host and c["name"] == "%s port %d" % (svc["name"], port) for c in checks)
 
 

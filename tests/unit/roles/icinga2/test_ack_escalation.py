@@ -5,19 +5,15 @@ and custom variables, comments, notifications) and records every request, so
 the tests assert what the plugin actually sent.
 """
 
-import base64
-import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from localnet import closed_port_url  # tests/unit/localnet.py
+from localserver import QuietHandler, run_program, url_args  # tests/unit/roles/icinga2/localserver.py
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
@@ -38,31 +34,18 @@ COMMENT_FILTER = "comment.entry_type == 4 && comment.host_name == h && comment.s
 
 
 # ------------------------------------------------------------ fake Icinga API
-class FakeIcinga(BaseHTTPRequestHandler):
+class FakeIcinga(QuietHandler):
     """Answers like Icinga 2's /v1 API for the requests the plugin makes."""
-
-    def log_message(self, *args):
-        pass
-
-    def answer(self, status, body):
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def do_GET(self):
         self.answer(405, {"error": 405, "status": "the plugin must POST with X-HTTP-Method-Override"})
 
     def do_POST(self):
         api = self.server.api
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.loads(raw) if raw else None
+        body = self.read_json()
         override = self.headers.get("X-HTTP-Method-Override")
         api.requests.append({"path": self.path, "override": override, "body": body})
-        expected = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
-        if self.headers.get("Authorization") != expected:
+        if not self.authorized(USER, PASSWORD):
             return self.answer(401, {"error": 401, "status": "Unauthorized. Please check your user credentials."})
         with api.lock:
             if override == "GET" and self.path == "/v1/objects/services":
@@ -157,28 +140,13 @@ class IcingaState:
 
 
 @pytest.fixture
-def icinga():
-    servers = []
-
+def icinga(local_server):
+    """icinga(services, **IcingaState arguments) -> the IcingaState behind a started FakeIcinga, with its .url."""
     def start(services, **kwargs):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), FakeIcinga)
-        server.api = IcingaState(services, **kwargs)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        server.api.url = "http://127.0.0.1:%d" % server.server_address[1]
-        return server.api
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def password_file(tmp_path):
-    path = tmp_path / "api-password"
-    path.write_text(PASSWORD + "\n")
-    return str(path)
+        api = IcingaState(services, **kwargs)
+        api.url = local_server(FakeIcinga, api=api).url
+        return api
+    return start
 
 
 def service(host="web1", name="disk", level=1, ack=1, ack_at=ACK_AT, recorded=None, dict_perf=False,
@@ -198,23 +166,9 @@ def service(host="web1", name="disk", level=1, ack=1, ack_at=ACK_AT, recorded=No
     return svc
 
 
-@pytest.fixture
-def run(plugin):
-    """Like nospof_plugin.finish, without printing or exiting."""
-    def run_(argv):
-        try:
-            return plugin.check(argv)
-        except plugin.np_.PluginError as exc:
-            return plugin.np_.Result(UNKNOWN, str(exc))
-    return run_
-
-
-def args(api_or_url, password_file, *more):
-    urls = api_or_url if isinstance(api_or_url, list) else [api_or_url.url]
-    argv = []
-    for url in urls:
-        argv += ["--url", url]
-    return argv + ["--user", USER, "--password-file", password_file, "--timeout", "5s"] + list(more)
+# password_file (PASSWORD in a file) and run (argv -> Result) are fixtures of conftest.py
+def args(api_or_urls, password_file, *more):
+    return url_args(api_or_urls) + ["--user", USER, "--password-file", password_file, "--timeout", "5s"] + list(more)
 
 
 # ---------------------------------------------------------------- decide()
@@ -449,11 +403,9 @@ def test_api_down_is_unknown(run, password_file):
     assert "cannot query the Icinga API" in result.summary
 
 
-def test_refused_credentials_are_unknown(run, icinga, tmp_path):
+def test_refused_credentials_are_unknown(run, icinga, write_secret):
     api = icinga([service()])
-    wrong = tmp_path / "wrong"
-    wrong.write_text("nope\n")
-    result = run(args(api, str(wrong)))
+    result = run(args(api, write_secret("nope", "wrong")))
     assert result.state == UNKNOWN
     assert "401" in result.summary and "credentials refused" in result.summary
     assert "nope" not in result.summary
@@ -484,11 +436,10 @@ def test_plugin_file_runs_as_a_program(plugin, run, icinga, password_file):
     assert lines[1] == "# Managed by nospof.platform (roles/icinga2/files/plugins). Do not edit on the host."
     assert os.access(plugin.PATH, os.X_OK)
     api = icinga([service(level=2, recorded={"at": ACK_AT, "level": 1})])
-    proc = subprocess.run([sys.executable, plugin.PATH] + args(api, password_file), capture_output=True, text=True,
-                          timeout=30)
+    proc = run_program(plugin.PATH, *args(api, password_file))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("ACK_ESCALATION OK - watching 1 acknowledged problems with levels; "
                                   "escalated 1: web1!disk | watched=1;;;0 escalated=1;;;0\n")
     assert PASSWORD not in proc.stdout + proc.stderr
-    helptext = subprocess.run([sys.executable, plugin.PATH, "--help"], capture_output=True, text=True, timeout=30)
+    helptext = run_program(plugin.PATH, "--help")
     assert helptext.returncode == 0 and "--password-file" in helptext.stdout and "--dry-run" in helptext.stdout

@@ -4,13 +4,10 @@ of time, so each test states what the series looked like and asserts the state
 the plugin computed from it.
 """
 
-import subprocess
-import sys
-
 import pytest
 
-from graphite_standin import start_graphite  # tests/unit/roles/icinga2/graphite_standin.py
 from localnet import closed_port_url  # tests/unit/localnet.py
+from localserver import run_program, url_args  # tests/unit/roles/icinga2/localserver.py
 
 NOW = 1_699_999_980          # a multiple of the 60 s step
 WINDOW, HISTORY, DAY = 600, 7200, 86400
@@ -19,20 +16,6 @@ WINDOW, HISTORY, DAY = 600, 7200, 86400
 @pytest.fixture(scope="module")
 def plugin(load_plugin):
     return load_plugin("check_nospof_anomaly")
-
-
-@pytest.fixture
-def graphite():
-    servers = []
-
-    def start(series, **kwargs):
-        servers.append(start_graphite(series, **kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def wobble(ts):
@@ -50,10 +33,7 @@ def recent(value):
 
 
 def run(plugin, server_urls, *extra, target="load"):
-    argv = ["--target", target]
-    for url in server_urls:
-        argv += ["--url", url]
-    return plugin.check(argv + list(extra), now=NOW)
+    return plugin.check(["--target", target] + url_args(server_urls) + list(extra), now=NOW)
 
 
 # --- judge() ------------------------------------------------------------------------------
@@ -226,14 +206,13 @@ def test_several_series_report_the_worst(plugin, graphite):
     assert "web1.load_z" in labels and "web3.load_value" in labels
 
 
-def test_basic_auth_reads_the_password_file(plugin, graphite, tmp_path):
+def test_basic_auth_reads_the_password_file(plugin, graphite, write_secret):
     server = graphite({"load": lambda ts: 1.0}, auth=("icinga", "pa55 word"))
-    secret = tmp_path / "secret"
-    secret.write_text("pa55 word\n")
-    assert run(plugin, [server.url], "--user", "icinga", "--password-file", str(secret)).state == plugin.np_.OK
-    secret.write_text("wrong\n")
+    secret = write_secret("pa55 word")
+    assert run(plugin, [server.url], "--user", "icinga", "--password-file", secret).state == plugin.np_.OK
+    write_secret("wrong")
     with pytest.raises(plugin.np_.PluginError, match="not JSON"):
-        run(plugin, [server.url], "--user", "icinga", "--password-file", str(secret))
+        run(plugin, [server.url], "--user", "icinga", "--password-file", secret)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -251,7 +230,6 @@ def test_bad_arguments_are_unknown(plugin, extra, message):
 
 
 def test_bad_arguments_exit_unknown(plugin):
-    proc = subprocess.run([sys.executable, plugin.PATH, "--url", "http://127.0.0.1:9", "--target", "x",
-                           "--critical", "many"], capture_output=True, text=True)
+    proc = run_program(plugin.PATH, "--url", "http://127.0.0.1:9", "--target", "x", "--critical", "many")
     assert proc.returncode == 3
     assert proc.stdout.startswith("ANOMALY UNKNOWN - bad arguments")

@@ -3,13 +3,10 @@ graphite-web stand-in on 127.0.0.1: each series stops receiving points at a
 chosen time, and the tests assert the state and the names reported.
 """
 
-import subprocess
-import sys
-
 import pytest
 
-from graphite_standin import start_graphite  # tests/unit/roles/icinga2/graphite_standin.py
 from localnet import closed_port_url  # tests/unit/localnet.py
+from localserver import run_program, url_args  # tests/unit/roles/icinga2/localserver.py
 
 NOW = 1_699_999_980          # a multiple of the 60 s step
 
@@ -19,30 +16,13 @@ def plugin(load_plugin):
     return load_plugin("check_nospof_graphite_freshness")
 
 
-@pytest.fixture
-def graphite():
-    servers = []
-
-    def start(series, **kwargs):
-        servers.append(start_graphite(series, **kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def until(last):
     """A series whose newest point is at `last` (None: no point at all)."""
     return lambda ts: None if last is None or ts > last else 1.0
 
 
 def run(plugin, urls, *extra, target="servers.*.cpu"):
-    argv = ["--target", target]
-    for url in urls:
-        argv += ["--url", url]
-    return plugin.check(argv + list(extra), now=NOW)
+    return plugin.check(["--target", target] + url_args(urls) + list(extra), now=NOW)
 
 
 def perf(result):
@@ -134,5 +114,5 @@ def test_bad_arguments_are_unknown(plugin, extra, message):
 
 
 def test_bad_arguments_exit_unknown(plugin):
-    proc = subprocess.run([sys.executable, plugin.PATH, "--target", "x"], capture_output=True, text=True)
+    proc = run_program(plugin.PATH, "--target", "x")
     assert proc.returncode == 3 and proc.stdout.startswith("FRESHNESS UNKNOWN - bad arguments")

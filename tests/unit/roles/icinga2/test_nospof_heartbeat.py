@@ -3,17 +3,12 @@ then real runs against stand-ins for the Icinga 2 API on 127.0.0.1 that parse
 the filter the way Icinga's DSL reads string literals and answer like Icinga.
 """
 
-import base64
-import json
 import re
-import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from localnet import closed_port_url  # tests/unit/localnet.py
+from localserver import QuietHandler, run_program, url_args  # tests/unit/roles/icinga2/localserver.py
 
 USER, PASSWORD = "heartbeat", "s3cret-Pa55 word"
 LITERAL = r'"(?:[^"\\\n]|\\.)*"'
@@ -26,24 +21,12 @@ def dsl_unquote(literal):
     return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), literal[1:-1], flags=re.S)
 
 
-class FakeIcinga(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def answer(self, status, body, ctype="application/json"):
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
+class FakeIcinga(QuietHandler):
     def do_POST(self):
         server = self.server
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         server.requests.append({"path": self.path, "accept": self.headers.get("Accept"), "body": body})
-        expected = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
-        if self.headers.get("Authorization") != expected:
+        if not self.authorized(USER, PASSWORD):
             return self.answer(401, {"error": 401, "status": "Unauthorized. Please check your user credentials."})
         if server.mode == "html":
             return self.answer(503, b"<html>starting</html>", "text/html")
@@ -70,37 +53,21 @@ def heartbeat(load_plugin):
 
 
 @pytest.fixture
-def icinga():
-    servers = []
-
+def icinga(local_server):
+    """icinga(services, mode) -> a started FakeIcinga; .url, .requests, .results: (host, service), body."""
     def start(services=(("web1.example.org", "backup"),), mode="ok"):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), FakeIcinga)
-        server.services, server.mode, server.requests, server.results = set(services), mode, [], []
-        server.url = "http://127.0.0.1:%d" % server.server_address[1]
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        return local_server(FakeIcinga, services=set(services), mode=mode, requests=[], results=[])
+    return start
 
 
 @pytest.fixture
-def secret(tmp_path):
-    path = tmp_path / "heartbeat.secret"
-    path.write_text(PASSWORD + "\n")
-    return str(path)
+def secret(password_file):
+    """PASSWORD in a file (conftest.py's password_file)."""
+    return password_file
 
 
 def send(heartbeat, urls, secret, *extra):
-    argv = []
-    for url in urls:
-        argv += ["--url", url]
-    argv += ["--user", USER, "--password-file", secret]
-    proc = subprocess.run([sys.executable, heartbeat.PATH] + argv + list(extra), capture_output=True, text=True,
-                          timeout=60)
+    proc = run_program(heartbeat.PATH, *url_args(urls), "--user", USER, "--password-file", secret, *extra)
     assert PASSWORD not in proc.stdout + proc.stderr
     return proc
 
@@ -203,11 +170,9 @@ def test_errors_are_reported_on_one_line(heartbeat, icinga, secret):
     assert one.url in lines[0] and two.url in lines[0]
 
 
-def test_a_wrong_password_is_reported(heartbeat, icinga, tmp_path):
+def test_a_wrong_password_is_reported(heartbeat, icinga, write_secret):
     server = icinga()
-    wrong = tmp_path / "wrong"
-    wrong.write_text("not-it\n")
-    proc = send(heartbeat, [server.url], str(wrong), "--host", "web1.example.org", "--service", "backup")
+    proc = send(heartbeat, [server.url], write_secret("not-it", "wrong"), "--host", "web1.example.org", "--service", "backup")
     assert proc.returncode == 1 and "Unauthorized" in proc.stderr and "not-it" not in proc.stderr
     assert server.results == []
 

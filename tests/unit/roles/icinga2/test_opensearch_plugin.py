@@ -4,17 +4,12 @@ each situation: healthy, security plugin not initialized (plain text 503),
 credentials refused (plain text 401 / JSON 403), no cluster manager (JSON 503).
 """
 
-import base64
-import json
 import os
-import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from localnet import closed_port_url  # tests/unit/localnet.py
+from localserver import QuietHandler, basic_auth, run_program, url_args  # tests/unit/roles/icinga2/localserver.py
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
@@ -39,87 +34,42 @@ def health(status="green", nodes=3, data=3, unassigned=0, relocating=0, initiali
     return body
 
 
-class FakeNode(BaseHTTPRequestHandler):
+class FakeNode(QuietHandler):
     """server.mode: a health dict | 'text503' | 'unauthorized' | 'forbidden' | 'no_manager'."""
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, raw, ctype, headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def do_GET(self):
         server = self.server
         server.requests.append((self.path, self.headers.get("Authorization")))
         mode = server.mode
-        expected = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
         if mode == "text503":
-            return self.reply(503, b"OpenSearch Security not initialized.", "text/plain; charset=UTF-8")
-        if mode == "unauthorized" or self.headers.get("Authorization") != expected:
-            return self.reply(401, b"Unauthorized", "text/plain; charset=UTF-8",
-                              [("WWW-Authenticate", 'Basic realm="OpenSearch Security"')])
+            return self.answer(503, b"OpenSearch Security not initialized.", "text/plain; charset=UTF-8")
+        if mode == "unauthorized" or not self.authorized(USER, PASSWORD):
+            return self.answer(401, b"Unauthorized", "text/plain; charset=UTF-8",
+                               [("WWW-Authenticate", 'Basic realm="OpenSearch Security"')])
         if mode == "forbidden":
             body = {"error": {"root_cause": [{"type": "security_exception", "reason": "no permissions for "
                     "[cluster:monitor/health] and User [name=nospof-monitoring, backend_roles=[], "
                     "requestedTenant=null]"}], "type": "security_exception", "reason": "no permissions for "
                     "[cluster:monitor/health]"}, "status": 403}
-            return self.reply(403, json.dumps(body).encode(), "application/json; charset=UTF-8")
+            return self.answer(403, body, "application/json; charset=UTF-8")
         if mode == "no_manager":
             body = {"error": {"root_cause": [{"type": "cluster_manager_not_discovered_exception", "reason": None}],
                               "type": "cluster_manager_not_discovered_exception", "reason": None}, "status": 503}
-            return self.reply(503, json.dumps(body).encode(), "application/json; charset=UTF-8")
+            return self.answer(503, body, "application/json; charset=UTF-8")
         if self.path != "/_cluster/health":
-            return self.reply(404, b'{"error":"no handler","status":404}', "application/json")
-        self.reply(200, json.dumps(mode).encode(), "application/json; charset=UTF-8")
+            return self.answer(404, b'{"error":"no handler","status":404}', "application/json")
+        self.answer(200, mode, "application/json; charset=UTF-8")
 
 
 @pytest.fixture
-def node():
-    servers = []
-
-    def start(mode):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNode)
-        server.mode, server.requests = mode, []
-        server.url = "http://127.0.0.1:%d" % server.server_address[1]
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def node(local_server):
+    """node(mode) -> a started FakeNode server; .url, .mode (may be changed), .requests: (path, Authorization)."""
+    return lambda mode: local_server(FakeNode, mode=mode, requests=[])
 
 
-@pytest.fixture
-def password_file(tmp_path):
-    path = tmp_path / "opensearch-password"
-    path.write_text(PASSWORD + "\n")
-    return str(path)
-
-
-@pytest.fixture
-def run(plugin):
-    """Like nospof_plugin.finish, without printing or exiting."""
-    def run_(argv):
-        try:
-            return plugin.check(argv)
-        except plugin.np_.PluginError as exc:
-            return plugin.np_.Result(UNKNOWN, str(exc))
-    return run_
-
-
+# password_file (PASSWORD in a file) and run (argv -> Result) are fixtures of conftest.py
 def args(urls, password_file, *more):
-    argv = []
-    for url in urls:
-        argv += ["--url", url]
-    return argv + ["--user", USER, "--password-file", password_file, "--timeout", "5s"] + list(more)
+    return url_args(urls) + ["--user", USER, "--password-file", password_file, "--timeout", "5s"] + list(more)
 
 
 # --------------------------------------------------------------- pure core
@@ -157,8 +107,7 @@ def test_green_is_ok_and_sends_the_credentials(run, node, password_file):
     assert result.summary == ("cluster 'nospof-logs' is green: 3 nodes (3 data), 0 unassigned, 0 relocating, "
                               "0 initializing shards, 100% of shards active")
     assert result.perf == ["nodes=3;;;0", "unassigned_shards=0;;;0", "active_shards_pct=100%;;;0;100"]
-    expected = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
-    assert server.requests == [("/_cluster/health", expected)]
+    assert server.requests == [("/_cluster/health", basic_auth(USER, PASSWORD))]
 
 
 def test_yellow_is_warning_red_is_critical(run, node, password_file):
@@ -218,11 +167,9 @@ def test_refused_credentials_are_unknown_and_not_retried(run, node, password_fil
     assert PASSWORD not in result.summary
 
 
-def test_wrong_password_is_unknown(run, node, tmp_path):
+def test_wrong_password_is_unknown(run, node, write_secret):
     server = node(health())
-    wrong = tmp_path / "wrong"
-    wrong.write_text("admin\n")
-    result = run(args([server.url], str(wrong)))
+    result = run(args([server.url], write_secret("admin", "wrong")))
     assert result.state == UNKNOWN and "credentials refused" in result.summary
 
 
@@ -241,13 +188,11 @@ def test_plugin_file_runs_as_a_program(plugin, run, node, password_file):
     assert lines[1] == "# Managed by nospof.platform (roles/icinga2/files/plugins). Do not edit on the host."
     assert os.access(plugin.PATH, os.X_OK)
     server = node(health("yellow", unassigned=1, pct=97.5))
-    proc = subprocess.run([sys.executable, plugin.PATH] + args([server.url], password_file, "--expected-nodes", "3"),
-                          capture_output=True, text=True, timeout=30)
+    proc = run_program(plugin.PATH, *args([server.url], password_file, "--expected-nodes", "3"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[0] == (
         "OPENSEARCH WARNING - cluster 'nospof-logs' is yellow: 3 nodes (3 data), 1 unassigned, 0 relocating, "
         "0 initializing shards, 97.5% of shards active | nodes=3;3:;2:;0 unassigned_shards=1;;;0 "
         "active_shards_pct=97.5%;;;0;100")
-    proc = subprocess.run([sys.executable, plugin.PATH, "--url", closed_port_url(), "--timeout", "2s"],
-                          capture_output=True, text=True, timeout=30)
+    proc = run_program(plugin.PATH, "--url", closed_port_url(), "--timeout", "2s")
     assert proc.returncode == 2 and proc.stdout.startswith("OPENSEARCH CRITICAL - no node answered: ")

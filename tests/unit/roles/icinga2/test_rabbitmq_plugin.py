@@ -4,20 +4,16 @@ queues (publish appends, get pops), so the e2e tests only pass when the plugin
 really publishes and consumes; it records every request for exact assertions.
 """
 
-import base64
 import collections
-import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from localnet import closed_port_url  # tests/unit/localnet.py
+from localserver import QuietHandler, run_program, url_args  # tests/unit/roles/icinga2/localserver.py
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
@@ -47,26 +43,12 @@ THREE = [node("rabbit@mq1"), node("rabbit@mq2"), node("rabbit@mq3")]
 
 
 # ------------------------------------------------------ fake management API
-class FakeManagement(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def answer(self, status, body=None):
-        raw = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
+class FakeManagement(QuietHandler):
     def handle_any(self, method):
         broker = self.server.broker
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.loads(raw) if raw else None
+        body = self.read_json()
         broker.requests.append({"method": method, "path": self.path, "body": body})
-        expected = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
-        if self.headers.get("Authorization") != expected:
+        if not self.authorized(USER, PASSWORD):
             return self.answer(401, {"error": "not_authorized", "reason": "Login failed"})
         # split first, decode each segment after: an unencoded vhost '/' does not match
         parts = [urllib.parse.unquote(p) for p in self.path.split("/")[1:]]
@@ -154,46 +136,18 @@ class Broker:
 
 
 @pytest.fixture
-def broker():
-    servers = []
-
+def broker(local_server):
+    """broker(**Broker arguments) -> the Broker behind a started FakeManagement server, with its .url."""
     def start(**kwargs):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), FakeManagement)
-        server.broker = Broker(**kwargs)
-        server.broker.url = "http://127.0.0.1:%d" % server.server_address[1]
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return server.broker
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        broker = Broker(**kwargs)
+        broker.url = local_server(FakeManagement, broker=broker).url
+        return broker
+    return start
 
 
-@pytest.fixture
-def password_file(tmp_path):
-    path = tmp_path / "rabbitmq-password"
-    path.write_text(PASSWORD + "\n")
-    return str(path)
-
-
-@pytest.fixture
-def run(plugin):
-    """Like nospof_plugin.finish, without printing or exiting."""
-    def run_(argv):
-        try:
-            return plugin.check(argv)
-        except plugin.np_.PluginError as exc:
-            return plugin.np_.Result(UNKNOWN, str(exc))
-    return run_
-
-
+# password_file (PASSWORD in a file) and run (argv -> Result) are fixtures of conftest.py
 def args(urls, password_file, *more):
-    argv = []
-    for url in urls if isinstance(urls, list) else [urls.url]:
-        argv += ["--url", url]
-    return argv + ["--user", USER, "--password-file", password_file] + list(more)
+    return url_args(urls) + ["--user", USER, "--password-file", password_file] + list(more)
 
 
 # --------------------------------------------------------------- pure core
@@ -298,12 +252,11 @@ def test_no_url_answers_is_unknown(run, password_file):
     assert "no server answered" in result.summary
 
 
-def test_refused_credentials_are_unknown(run, broker, tmp_path):
+def test_refused_credentials_are_unknown(run, broker, write_secret):
     mq = broker()
-    wrong = tmp_path / "wrong"
-    wrong.write_text("guest\n")
+    wrong = write_secret("guest", "wrong")
     for mode in ("cluster", "e2e"):
-        result = run(args(mq, str(wrong), "--mode", mode))
+        result = run(args(mq, wrong, "--mode", mode))
         assert result.state == UNKNOWN
         assert "credentials refused" in result.summary and "401" in result.summary
     assert mq.queues == {}
@@ -423,10 +376,9 @@ def test_plugin_file_runs_as_a_program(plugin, run, broker, password_file):
     assert lines[1] == "# Managed by nospof.platform (roles/icinga2/files/plugins). Do not edit on the host."
     assert os.access(plugin.PATH, os.X_OK)
     mq = broker(nodes=[node("rabbit@mq1"), node("rabbit@mq2", mem_alarm=True)])
-    proc = subprocess.run([sys.executable, plugin.PATH] + args(mq, password_file, "--mode", "cluster"),
-                          capture_output=True, text=True, timeout=30)
+    proc = run_program(plugin.PATH, *args(mq, password_file, "--mode", "cluster"))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stdout == ("RABBITMQ CRITICAL - 2 of 2 nodes running: memory alarm on rabbit@mq2 (publishers are "
                            "blocked) | nodes_running=2;;;0 nodes_total=2;;;0\n")
-    helptext = subprocess.run([sys.executable, plugin.PATH, "--help"], capture_output=True, text=True, timeout=30)
+    helptext = run_program(plugin.PATH, "--help")
     assert helptext.returncode == 0 and "--expected-nodes" in helptext.stdout
