@@ -233,3 +233,13 @@ def test_bad_arguments_exit_unknown(plugin):
     proc = run_program(plugin.PATH, "--url", "http://127.0.0.1:9", "--target", "x", "--critical", "many")
     assert proc.returncode == 3
     assert proc.stdout.startswith("ANOMALY UNKNOWN - bad arguments")
+
+
+def test_relative_floor_keeps_a_flat_series_quiet_on_a_wobble_and_loud_on_a_spike(plugin):
+    anomaly = plugin
+    flat = [42.0] * 60
+    state, details = anomaly.judge([42.1], flat, 3, 5, min_stddev_pct=1.0)
+    assert state == 0 and round(details["band"], 2) == 0.42
+    assert anomaly.judge([42.1], flat, 3, 5, min_stddev_pct=0.0)[0] == 2
+    state, details = anomaly.judge([614.0], flat, 3, 5, min_stddev_pct=1.0)
+    assert state == 2 and 1300 < details["z"] < 1400
