@@ -337,6 +337,9 @@ def test_heartbeat_ok_then_critical_after_its_window(hosts, icinga):
             "--host a2 --service %s --output 'backup done'" % shlex.quote(HEARTBEAT))
     out = a2.run(send)
     assert out.rc == 0, out.stderr
+    # the heartbeat user may report heartbeat services only
+    forged = a2.run(send.replace(shlex.quote(HEARTBEAT), shlex.quote("disk /")))
+    assert forged.rc != 0
     wait_for("heartbeat OK", lambda: (icinga.service("m1", "a2", HEARTBEAT) or {}).get("state") == 0 or None,
              timeout=30)
     sent_at = time.monotonic()
