@@ -40,7 +40,8 @@ def test_lab_host_vars():
     assert {e["host"] for e in hv["nospof_dependencies"]["dns"]} == {"infra1", "infra2"}
     assert hv["nospof_dependencies"]["rabbitmq-cluster"][0]["port"] == 4369
     amqps = [e for e in hv["nospof_firewall_allowlist"] if e["name"] == "rabbitmq-cluster"][0]
-    assert amqps["sources"] == ["mq1", "mq3"]
+    # the other members, and the Icinga masters, which check its ports
+    assert amqps["sources"] == ["mon1", "mon2", "mq1", "mq3"]
 
 
 def test_keyed_groups_and_compose(tmp_path):
