@@ -1,7 +1,15 @@
 # Copyright: nospof developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the icinga2 role: the check catalog computed from the topology, and
-Python values written as Icinga 2 DSL."""
+Python values written as Icinga 2 DSL.
+
+icinga2_checks: every host gets a host check, load, memory, disk levels and
+(with an NTP server) clock checks on its own agent; agents an agent connection
+check, masters a cluster check. Every TCP port of every service a host
+declares (nospof_services) gets a port check, TLS ports a certificate check,
+and every role the host has (nospof_roles, else its groups) that role's health
+checks. Every check names the runbook page it links to.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +18,6 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION_CHECKS = """
-name: icinga2_checks
-short_description: the hosts and checks Icinga monitors, computed from the topology
-description:
-  - Input is the list of monitored host names; C(hostvars) and the role's settings give the rest.
-  - Every host gets a host check, load, memory, disk (escalating levels) and, where configured, clock checks run on
-    its own agent; agents get an agent connection check and masters a cluster check.
-  - Every TCP port of every service the host declares (C(nospof_services)) gets a port check, TLS ports a certificate
-    expiry check; every role the host has (C(nospof_roles), else its groups) adds that role's health checks.
-  - Every check carries the runbook page it links to.
-"""
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:@ /()+-]+$")
 

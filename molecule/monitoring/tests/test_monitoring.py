@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from nospof_testinfra import podman, recap, run_playbook, wait_for  # noqa: F401
+from nospof_testinfra import podman, run_playbook, wait_for
 
 MASTERS = ["m1", "m2"]
 AGENTS = ["a1", "a2"]
