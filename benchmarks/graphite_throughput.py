@@ -3,25 +3,29 @@
 whisper files, with carbon's defaults and with the graphite role's tuning,
 side by side from one run. A benchmark: it prints figures and asserts nothing.
 
-First version: the sender writes as fast as it can and, with the relay, saturates
-both cores of a 2-core machine; the relay then drops most points and the
-'written' figures measure the overload, not carbon. The 'new series stored'
-column is sound. Next: a paced sender at fixed rates and a drain measurement.
-
 It starts one container from the harness image (localhost/nospof-debian:<suite>,
 built by `make images`), installs Debian's carbon-c-relay and graphite-carbon in
 it, and for each configuration in turn (never both at once: 2 cores):
 
 - writes carbon.conf (carbon's defaults, or the role's values read from
-  roles/graphite/defaults/main.yml) and the role's storage schema;
-- pre-creates the series' whisper files (both configurations then measure
-  steady-state writes, not carbon's file-creation limit, which is printed
-  separately);
-- sends datapoints through the relay as fast as one sender can for
-  --seconds, and reads carbon's own instrumentation (committedPoints,
-  updateOperations, cache.size, reported every 10 s) from its whisper files.
+  roles/graphite/defaults/main.yml) and the role's storage schema, and
+  pre-creates the series' whisper files (steady-state writes are measured,
+  not carbon's file-creation limit, which is printed separately);
+- for each offered rate in --rates, a paced sender writes exactly that many
+  points per second into the relay for --seconds. Every point is distinct:
+  each round gives every series one point 10 s (one slot of the 10-second
+  archive) after its previous one, in a time window of its own inside the
+  last two days, so nothing overwrites anything;
+- then it waits until every point sent is in the whisper files (read back
+  from them, slot by slot), or until --drain-timeout. "drain" is how long
+  that took after the sender stopped; "stored" is sent minus lost.
 
-    .venv/bin/python benchmarks/graphite_throughput.py [--series 5000] [--seconds 60] [--suite bookworm]
+A rate is sustained when everything arrived and the drain took at most one
+carbon flush interval (10 s): carbon kept up instead of piling points into
+its cache. The highest such rate is the configuration's sustained figure.
+
+    .venv/bin/python benchmarks/graphite_throughput.py [--series 2000] [--rates 2000 5000 10000 20000 40000]
+        [--seconds 30] [--suite bookworm]
 """
 
 import argparse
@@ -75,18 +79,39 @@ def carbon_conf(settings):
 
 
 SENDER = textwrap.dedent("""
-    import socket, sys, time
-    series, seconds = int(sys.argv[1]), float(sys.argv[2])
+    # Paced: `rate` points per second for `seconds`, in rounds; round k gives
+    # every series the point (value k, time base + 10 k).
+    import json, socket, sys, time
+    series, rate, seconds, base = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     names = ['bench.s%05d' % i for i in range(series)]
     sock = socket.create_connection(('127.0.0.1', 2003))
-    sent, start = 0, time.time()
-    while time.time() - start < seconds:
-        ts = int(time.time())
-        payload = ''.join('%s %d %d\\n' % (n, sent + i, ts) for i, n in enumerate(names)).encode()
-        sock.sendall(payload)
-        sent += series
+    sent, rounds, start = 0, 0, time.time()
+    total = int(rate * seconds)
+    while sent < total:
+        due = start + sent / rate
+        now = time.time()
+        if due > now:
+            time.sleep(due - now)
+        ts = base + 10 * rounds
+        batch = min(series, total - sent)
+        sock.sendall(''.join('%s %d %d\\n' % (names[i], rounds, ts) for i in range(batch)).encode())
+        sent += batch
+        rounds += 1
+    took = time.time() - start
     sock.close()
-    print(sent, time.time() - start)
+    print(json.dumps({'sent': sent, 'rounds': rounds, 'took': took}))
+""")
+
+COUNTER = textwrap.dedent("""
+    # Points stored in the window [base, base + 10 * rounds) of every series.
+    import sys, whisper
+    series, base, rounds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    stored = 0
+    for i in range(series):
+        path = '/var/lib/graphite/whisper/bench/s%05d.wsp' % i
+        (start, end, step), values = whisper.fetch(path, base - 10, base + 10 * rounds)
+        stored += sum(1 for n, v in enumerate(values) if v is not None and base <= start + n * step < base + 10 * rounds)
+    print(stored)
 """)
 
 CREATOR = textwrap.dedent("""
@@ -101,70 +126,30 @@ CREATOR = textwrap.dedent("""
     os.system('chown -R _graphite:_graphite /var/lib/graphite/whisper')
 """)
 
-READER = textwrap.dedent("""
-    # carbon's own counters, from its files and from its cache (carbonlink):
-    # with the 'max' write strategy under load the counters themselves wait
-    # in the cache, behind the busiest series.
-    import glob, json, pickle, socket, struct, sys, time, whisper
-    since = int(sys.argv[1])
-
-    def cached(metric):
-        s = socket.create_connection(('127.0.0.1', 7002), timeout=5)
-        body = pickle.dumps({'type': 'cache-query', 'metric': metric}, protocol=2)
-        s.sendall(struct.pack('!L', len(body)) + body)
-        buf = b''
-        while len(buf) < 4:
-            buf += s.recv(4 - len(buf))
-        size = struct.unpack('!L', buf)[0]
-        data = b''
-        while len(data) < size:
-            data += s.recv(size - len(data))
-        s.close()
-        return dict(pickle.loads(data).get('datapoints', []))
-
-    out = {}
-    for path in glob.glob('/var/lib/graphite/whisper/carbon/agents/*/**/*.wsp', recursive=True):
-        metric = path.split('/whisper/')[1][:-4].replace('/', '.')
-        key = path.split('/agents/')[1].split('/', 1)[1][:-4].replace('/', '.')
-        (start, end, step), values = whisper.fetch(path, since, int(time.time()))
-        points = {start + i * step: v for i, v in enumerate(values) if v is not None}
-        points.update(cached(metric))
-        out[key] = [v for t, v in points.items() if t >= since]
-    if not out:  # nothing flushed yet: ask the cache for the known names
-        host = socket.gethostname()
-        for key in ('committedPoints', 'updateOperations', 'cache.size'):
-            metric = 'carbon.agents.%s-a.%s' % (host, key)
-            out[key] = list(cached(metric).values())
-    print(json.dumps(out))
-""")
-
-
-def run_config(label, settings, schema, series, seconds):
+def prepare(settings, schema, series):
     inside("systemctl stop carbon-cache carbon-c-relay; rm -rf /var/lib/graphite/whisper/*")
     inside(f"cat > /etc/carbon/carbon.conf <<'EOF'\n{carbon_conf(settings)}EOF")
     inside(f"cat > /etc/carbon/storage-schemas.conf <<'EOF'\n[carbon]\npattern = ^carbon\\.\nretentions = 10s:1d\n\n"
            f"[default]\npattern = .*\nretentions = {schema}\nEOF")
     inside(f"python3 - {series} '{schema}' <<'EOF'\n{CREATOR}EOF")
     inside("systemctl start carbon-cache carbon-c-relay && sleep 3")
-    started = int(time.time())
-    out = inside(f"python3 - {series} {seconds} <<'EOF'\n{SENDER}EOF").stdout.split()
-    sent, took = int(out[0]), float(out[1])
-    time.sleep(12)  # one more instrumentation interval
-    stats = json.loads(inside(f"python3 - {started} <<'EOF'\n{READER}EOF").stdout)
 
-    def total(suffix):
-        return sum(sum(v) for k, v in stats.items() if k.endswith(suffix))
 
-    def last(suffix):
-        vals = [v[-1] for k, v in stats.items() if k.endswith(suffix) and v]
-        return sum(vals) if vals else 0
-
-    elapsed = max(1.0, time.time() - started - 3)
-    committed = total("committedPoints")
-    updates = total("updateOperations")
-    return {"label": label, "sent_per_s": sent / took, "committed_per_s": committed / elapsed,
-            "updates_per_s": updates / elapsed, "points_per_update": committed / updates if updates else 0,
-            "cache_end": last("cache.size"), "sent": sent, "committed": committed}
+def run_rate(series, rate, seconds, base, drain_timeout):
+    """Send `rate` points/s for `seconds` into window `base`; wait until stored. -> row."""
+    out = json.loads(inside(f"python3 - {series} {rate} {seconds} {base} <<'EOF'\n{SENDER}EOF").stdout)
+    stopped = time.monotonic()
+    stored = 0
+    while True:
+        stored = int(inside(f"python3 - {series} {base} {out['rounds']} <<'EOF'\n{COUNTER}EOF").stdout)
+        drain = time.monotonic() - stopped
+        if stored >= out["sent"] or drain > drain_timeout:
+            break
+        time.sleep(2)
+    return {"rate": rate, "sent_per_s": out["sent"] / out["took"], "sent": out["sent"], "stored": stored,
+            "drain": drain, "rounds": out["rounds"],
+            "stored_per_s": stored / (out["took"] + drain),
+            "sustained": stored >= out["sent"] and drain <= 10}
 
 
 def creates(settings, count=2000, seconds=30):
@@ -182,8 +167,10 @@ def creates(settings, count=2000, seconds=30):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--series", type=int, default=5000)
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--series", type=int, default=2000)
+    parser.add_argument("--rates", type=int, nargs="+", default=[2000, 5000, 10000, 20000, 40000])
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--drain-timeout", type=int, default=120)
     parser.add_argument("--suite", default="bookworm")
     args = parser.parse_args()
     tuned, schemas = role_tuning()
@@ -200,20 +187,36 @@ def main():
         inside("cat > /etc/carbon-c-relay.conf <<'EOF'\ncluster store forward 127.0.0.1:2103 proto tcp;\n"
                "match * send to store stop;\nEOF\n"
                "echo 'DAEMON_ARGS=\"-f /etc/carbon-c-relay.conf -w 2 -q 4000000\"' > /etc/default/carbon-c-relay")
-        rows = []
+        results = {}
         for label, settings in (("carbon defaults", CARBON_DEFAULTS), ("role tuning", tuned)):
-            print(f"measuring {label}: {args.series} series, {args.seconds} s of load ...", flush=True)
-            row = run_config(label, settings, schema, args.series, args.seconds)
-            row["created_30s"] = creates(settings)
-            rows.append(row)
+            print(f"{label}: {args.series} pre-created series ...", flush=True)
+            prepare(settings, schema, args.series)
+            # Each rate writes its own window of the last two days (10 s slots).
+            base = (int(time.time()) - 40 * 3600) // 10 * 10
+            rows = []
+            for rate in args.rates:
+                row = run_rate(args.series, rate, args.seconds, base, args.drain_timeout)
+                base += 10 * row["rounds"] + 100
+                rows.append(row)
+                print(f"  offered {rate:>6} pts/s: sent {row['sent_per_s']:>8.0f}/s, stored {row['stored']} of "
+                      f"{row['sent']}, drain {row['drain']:.1f} s", flush=True)
+                if row["drain"] > args.drain_timeout:
+                    break  # far past what it sustains; higher rates only take longer
+            results[label] = {"rows": rows, "created_30s": creates(settings)}
         print()
-        print(f"graphite throughput, {args.series} pre-created series ({schema}), {args.seconds} s of load "
-              f"through carbon-c-relay, {os.cpu_count()} cores, Debian {args.suite}")
-        print(f"{'':<16} {'sent pts/s':>11} {'written pts/s':>14} {'updates/s':>10} {'pts/update':>11} "
-              f"{'cache at end':>13} {'new series stored in 30 s (of 2000)':>37}")
-        for r in rows:
-            print(f"{r['label']:<16} {r['sent_per_s']:>11.0f} {r['committed_per_s']:>14.0f} {r['updates_per_s']:>10.0f} "
-                  f"{r['points_per_update']:>11.1f} {r['cache_end']:>13.0f} {r['created_30s']:>37d}")
+        print(f"graphite throughput through carbon-c-relay into carbon-cache: {args.series} pre-created series "
+              f"({schema}), {args.seconds} s per offered rate, {os.cpu_count()} cores, Debian {args.suite}")
+        print(f"{'':<16} {'offered pts/s':>13} {'sent pts/s':>11} {'stored/sent':>19} {'drain s':>8} "
+              f"{'stored pts/s':>13} {'kept up':>8}")
+        for label, result in results.items():
+            for r in result["rows"]:
+                print(f"{label:<16} {r['rate']:>13} {r['sent_per_s']:>11.0f} {r['stored']:>9}/{r['sent']:<9} "
+                      f"{r['drain']:>8.1f} {r['stored_per_s']:>13.0f} {'yes' if r['sustained'] else 'no':>8}")
+        print()
+        for label, result in results.items():
+            kept = [r["rate"] for r in result["rows"] if r["sustained"]]
+            print(f"{label:<16} sustained: {max(kept) if kept else 'below ' + str(args.rates[0])} pts/s; "
+                  f"new series stored in 30 s: {result['created_30s']} of 2000")
         print("settings:", {r: s for r, s in (("defaults", CARBON_DEFAULTS), ("tuned", tuned))})
     finally:
         sh("podman", "rm", "-f", NAME, check=False)

@@ -72,6 +72,33 @@ def search_count(api, index, query, user="logreader"):
     return body["count"] if status == 200 else -1
 
 
+PLUGINS = os.path.join(ROOT, "roles", "icinga2", "files", "plugins")
+CHECK_DIR = "/usr/local/lib/nospof-check"
+
+
+@pytest.fixture(scope="module")
+def os_check(client, instances, ephemeral_dir):
+    """os_check(*args, password=None) -> (exit code, output) of the Icinga plugin
+    check_nospof_opensearch, run on the client as the `monitoring` user (role
+    nospof_monitor) against the live cluster."""
+    client.check_output(f"mkdir -p {CHECK_DIR}")
+    for name in ("nospof_plugin.py", "check_nospof_opensearch"):
+        podman("cp", os.path.join(PLUGINS, name), f"{instances['client']}:{CHECK_DIR}/{name}")
+
+    def run(*args, password=None):
+        client.run("umask 077; printf '%%s\\n' %s > /root/os-monitoring.pass",
+                   password or secret(ephemeral_dir, "monitoring"))
+        out = client.run(f"python3 {CHECK_DIR}/check_nospof_opensearch --ca-file {CA} --user monitoring "
+                         "--password-file /root/os-monitoring.pass " + " ".join(args))
+        return out.rc, out.stdout + out.stderr
+
+    return run
+
+
+def urls(*nodes):
+    return " ".join(f"--url https://{n}:{PORTS.get(n, 9209)}" for n in nodes)
+
+
 def test_three_nodes_form_a_green_cluster(api, hosts):
     h = wait_green(api)
     assert h["number_of_nodes"] == 3 and h["cluster_name"] == "nospof"
@@ -88,7 +115,7 @@ def test_plain_http_and_anonymous_requests_are_refused(client, api):
     assert api("GET", "/", user=None)[0] == 401
     assert api("GET", "/", user="admin", password="admin")[0] == 401, "the demo admin user exists"
     status, users = api("GET", "/_plugins/_security/api/internalusers")
-    assert status == 200 and sorted(users) == ["logreader", "logwriter", "osadmin"]
+    assert status == 200 and sorted(users) == ["logreader", "logwriter", "monitoring", "osadmin"]
 
 
 def test_tls_has_forward_secrecy_only(client):
@@ -106,6 +133,21 @@ def test_reader_reads_but_cannot_write(api):
     assert status == 403
     assert api("GET", "/logs/_search?size=1", user="logreader")[0] == 200
     assert api("POST", "/logs/_doc", {"message": "writer write", "host": "test"}, user="logwriter")[0] == 201
+
+
+def test_monitoring_check_reads_the_live_cluster(os_check, capsys):
+    rc, out = os_check(urls("os1", "os2", "os3"), "--expected-nodes 3")
+    assert rc == 0 and out.startswith("OPENSEARCH OK") and "is green: 3 nodes" in out, out
+    assert "nodes=3;3:;2:" in out, out
+    rc, out = os_check(urls("os1"), "--expected-nodes 4")
+    assert rc == 1 and "3 of 4 expected nodes" in out, out
+    # A node that does not answer: the next URL answers.
+    rc, out = os_check(urls("os4", "os2"), "--expected-nodes 3")
+    assert rc == 0 and "answered by https://os2:9201" in out, out
+    rc, out = os_check(urls("os1"), password="not-the-password")
+    assert rc == 3 and "credentials refused" in out and "not-the-password" not in out, out
+    with capsys.disabled():
+        print(f"\ncheck_nospof_opensearch against the cluster: {out.splitlines()[0][:120]}")
 
 
 def test_log_indices_have_a_replica_and_a_write_alias(api):
@@ -182,7 +224,8 @@ def test_two_node_cluster_refused_before_any_change(tmp_path):
     assert all(recap(out)[h]["changed"] == 0 for h in ("os1", "os2"))
 
 
-def test_no_acknowledged_document_is_lost_when_a_node_is_killed(client, api, instances, ephemeral_dir, capsys):
+def test_no_acknowledged_document_is_lost_when_a_node_is_killed(client, api, instances, ephemeral_dir, capsys,
+                                                               os_check):
     assert api("PUT", "/durability", {"settings": {"number_of_shards": 3, "number_of_replicas": 1}})[0] == 200
     wait_green(api)
     env = f"OS_USER=osadmin OS_PASSWORD={secret(ephemeral_dir, 'osadmin')}"
@@ -202,6 +245,10 @@ def test_no_acknowledged_document_is_lost_when_a_node_is_killed(client, api, ins
                                                "--ids /tmp/acked.txt"))
         assert check["missing"] == 0, check
         assert check["checked"] == writer["acked"] > killed_at
+        # The monitoring check sees the lost node (WARNING: 2 of 3, still a majority).
+        rc, out = wait_for("the monitoring check to see 2 of 3 nodes",
+                           lambda: (r := os_check(urls("os1", "os2", "os3"), "--expected-nodes 3"))[0] == 1 and r)
+        assert "2 of 3 expected nodes" in out, out
         with capsys.disabled():
             print(f"\nkilled os2 after {killed_at} acknowledged documents; {writer['acked']} acknowledged in all "
                   f"({writer['failovers']} failed attempts moved on to the next node); missing afterwards: 0")
@@ -212,24 +259,31 @@ def test_no_acknowledged_document_is_lost_when_a_node_is_killed(client, api, ins
 
 
 def test_logs_written_while_the_tier_is_down_arrive_after(hosts, client, api, capsys):
+    """Lines logged while every node is down wait in rsyslog's disk-assisted
+    queue, and survive a restart of rsyslog in the middle of the outage (the
+    queue is saved to disk on shutdown and read back at start)."""
     token = f"outage{uuid.uuid4().hex[:12]}"
     for name in NODES:
         hosts[name].check_output("systemctl stop opensearch")
     try:
         for i in range(20):
             client.check_output("logger -t nospoftest %s %s", token, str(i))
-        time.sleep(10)
+        time.sleep(5)
+        client.check_output("systemctl restart rsyslog")
+        for i in range(20, 40):
+            client.check_output("logger -t nospoftest %s %s", token, str(i))
+        time.sleep(5)
         queued = client.check_output("du -sb /var/spool/rsyslog | cut -f1")
     finally:
         for name in NODES:
             hosts[name].run("systemctl start opensearch")
     wait_green(api, timeout=300)
     start = time.monotonic()
-    wait_for("the 20 lines logged during the outage", lambda: search_count(api, "logs", token) == 20,
+    wait_for("the 40 lines logged during the outage", lambda: search_count(api, "logs", token) == 40,
              timeout=180)
     with capsys.disabled():
-        print(f"\n20 lines logged with the search tier down ({queued} bytes in the queue directory) "
-              f"arrived {time.monotonic() - start:.1f} s after it was green")
+        print(f"\n40 lines logged with the search tier down, rsyslog restarted after 20 ({queued} bytes in the "
+              f"queue directory), arrived {time.monotonic() - start:.1f} s after it was green")
 
 
 def test_snapshot_and_restore_round_trip(api):
@@ -257,3 +311,36 @@ def test_rolling_restart_one_node_at_a_time(api, hosts):
     wait_green(api)
     status, settings = api("GET", "/_cluster/settings")
     assert "enable" not in json.dumps(settings.get("persistent", {})), settings
+
+
+def test_scale_out_to_a_fourth_node_without_restarting_the_others(api, hosts, os_check, tmp_path, capsys):
+    """Adding a host to the group is the whole scale-out: the new node joins,
+    takes shards, and the running members only record it in their seed hosts
+    (a static setting read at start), without a restart."""
+    started = {n: hosts[n].check_output("systemctl show -p ActiveEnterTimestampMonotonic opensearch") for n in NODES}
+    four = tmp_path / "four.yml"
+    four.write_text("opensearch:\n  hosts:\n    os4:\n")
+    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-i", str(four),
+               os.path.join(ROOT, "playbooks", "search.yml"), "-e", json.dumps({"nospof_log_agents": "os4"})]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    begin = time.monotonic()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    took = time.monotonic() - begin
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    h = wait_green(api, nodes=4)
+    assert h["number_of_nodes"] == 4
+    for n in NODES:
+        assert hosts[n].check_output("systemctl show -p ActiveEnterTimestampMonotonic opensearch") == started[n], \
+            f"{n} was restarted"
+        assert "127.0.0.1:9303" in hosts[n].file("/etc/opensearch/opensearch.yml").content_string
+    # The balancer moves copies of existing indices to the new node.
+    wait_for("shards of the durability index on os4", lambda: any(
+        s["node"] == "os4" for s in api("GET", "/_cat/shards/durability?format=json&h=node")[1]), timeout=180)
+    rc, out = os_check(urls("os4", "os1"), "--expected-nodes 4")
+    assert rc == 0 and "is green: 4 nodes" in out, out
+    # A second run with the fourth node changes nothing.
+    proc = subprocess.run(command + ["--check", "--diff"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert all(v["changed"] == 0 for v in recap(proc.stdout).values()), proc.stdout[-3000:]
+    with capsys.disabled():
+        print(f"\nscale-out to four nodes: search.yml took {took:.0f} s; os1-os3 kept running")
