@@ -68,7 +68,8 @@ def run(tmp_path):
         config = tmp_path / "shipper.json"
         config.write_text(json.dumps({"servers": servers, "index": "logs", "user": "logwriter",
                                       "password": "secret-password", "ca": "", "timeout": 2,
-                                      "error_file": str(tmp_path / "rejected.log")}))
+                                      "error_file": str(tmp_path / "rejected.log"),
+                                      "rescue_file": str(tmp_path / "rescue.jsonl"), "backoff_max": 0}))
         proc = subprocess.Popen([sys.executable, PROGRAM, "--config", str(config)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, bufsize=1)
         procs.append(proc)
@@ -79,11 +80,13 @@ def run(tmp_path):
             proc.stdin.flush()
             return proc.stdout.readline().strip()
 
+        send.proc = proc
         return send
 
     yield start
     for proc in procs:
-        proc.stdin.close()
+        if not proc.stdin.closed:
+            proc.stdin.close()
         proc.wait(timeout=10)
 
 
@@ -152,6 +155,51 @@ def test_single_lines_outside_transactions(run):
     send = run([url(node)])
     assert send(doc(7)) == "OK"
     assert len(node.stored) == 1
+
+
+def stop(send):
+    """rsyslog stopping: it closes the program's stdin."""
+    send.proc.stdin.close()
+    assert send.proc.wait(timeout=10) == 0
+
+
+def test_the_failed_batch_is_rescued_when_rsyslog_stops_and_delivered_first_after(run, tmp_path):
+    # rsyslog drops the batch of a suspended action when it stops (its
+    # issues 2710/5364): the program keeps it and sends it before anything else.
+    send = run(["http://127.0.0.1:9"])
+    lost = [doc(i) for i in range(3)]
+    assert transaction(send, lost).startswith("Error: ")
+    # Rescued at the failure already: rsyslog may kill the program rather than wait for it.
+    assert (tmp_path / "rescue.jsonl").read_text().splitlines() == lost
+    stop(send)
+    assert (tmp_path / "rescue.jsonl").read_text().splitlines() == lost
+    node = start_node()
+    send = run([url(node)])
+    assert transaction(send, [doc(9)]) == "OK"
+    assert sorted(json.loads(d)["message"] for d in node.stored.values()) == ["line 0", "line 1", "line 2", "line 9"]
+    assert not (tmp_path / "rescue.jsonl").exists()
+
+
+def test_rescued_lines_stay_until_stored_and_are_not_stored_twice(run, tmp_path):
+    send = run(["http://127.0.0.1:9"])
+    assert transaction(send, [doc(1)]).startswith("Error: ")
+    stop(send)
+    send = run(["http://127.0.0.1:9"])                       # still down after the restart
+    assert transaction(send, [doc(2)]).startswith("Error: ")
+    stop(send)                                               # both kept, each once
+    assert (tmp_path / "rescue.jsonl").read_text().splitlines() == [doc(1), doc(2)]
+    node = start_node()
+    send = run([url(node)])
+    assert transaction(send, [doc(1), doc(3)]) == "OK"       # rsyslog had kept doc(1) after all
+    assert len(node.stored) == 3
+
+
+def test_nothing_is_rescued_after_a_delivered_batch(run, tmp_path):
+    node = start_node()
+    send = run([url(node)])
+    assert transaction(send, [doc(1)]) == "OK"
+    stop(send)
+    assert not (tmp_path / "rescue.jsonl").exists()
 
 
 def test_bad_configuration_is_reported(tmp_path):
