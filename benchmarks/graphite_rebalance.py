@@ -28,7 +28,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -99,18 +98,12 @@ def inside(container, script, *args):
 
 
 def grown_inventory(ephemeral):
-    source = os.path.join(ephemeral, "inventory")
-    target = os.path.join(ephemeral, "inventory-bench-grown")
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target)
-    path = os.path.join(target, "ansible_inventory.yml")
-    with open(path, encoding="utf-8") as handle:
-        inventory = yaml.safe_load(handle)
-    inventory["graphite"]["hosts"]["metrics3"] = inventory["all"]["hosts"]["metrics3"]
-    inventory["spare"]["hosts"] = {}
-    with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(inventory, handle)
-    return path
+    """The scenario's inventory with metrics3 in the group: the rebalance test's own helper."""
+    os.environ["MOLECULE_INVENTORY_FILE"] = os.path.join(ephemeral, "inventory", "ansible_inventory.yml")
+    sys.path.insert(0, os.path.join(ROOT, "molecule", "graphite", "tests"))
+    from test_graphite import _grown_inventory  # noqa: E402 (imports the scenario's shared helpers)
+
+    return _grown_inventory(ephemeral)
 
 
 def playbook(inventory, path, *extra):
