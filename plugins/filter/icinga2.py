@@ -110,7 +110,13 @@ def icinga2_checks(names, hostvars, settings):
                 _fail("a service of %s has no name: %r" % (name, svc))
             proto = str(svc.get("protocol", "tcp")).lower()
             ports = svc.get("ports") or []
-            tls_ports = set(int(p) for p in (tls.get(svc["name"]) or []))
+            # TLS ports of the service: a list, or true for every port it declares
+            tls_spec = tls.get(svc["name"])
+            if tls_spec is True:
+                tls_spec = ports
+            elif tls_spec is not None and not isinstance(tls_spec, (list, tuple)):
+                _fail("tls_services[%s] must be a list of ports or true, got %r" % (svc["name"], tls_spec))
+            tls_ports = set(int(p) for p in (tls_spec or []))
             skipped = set(int(p) for p in (skip.get(svc["name"]) or []))
             if proto != "tcp":
                 continue
@@ -127,6 +133,12 @@ def icinga2_checks(names, hostvars, settings):
             for spec in role_checks.get(role) or []:
                 # Cluster health checks compare with the number of members the topology has.
                 cvars = dict(spec.get("vars") or {}, nospof_role_members=members[role])
+                # The port a check talks to, from the port this host declares for the service
+                # (hosts of one role may listen on different ports).
+                if spec.get("port_var") and spec.get("service"):
+                    own = [s for s in host["services"] if isinstance(s, dict) and s.get("name") == spec["service"]]
+                    if own and own[0].get("ports"):
+                        cvars[spec["port_var"]] = int(own[0]["ports"][0])
                 checks.append(_check(name, spec["name"], spec["command"], spec.get("runbook"),
                                      local=spec.get("local", False), vars=cvars, role=role))
     config_master = settings.get("config_master")

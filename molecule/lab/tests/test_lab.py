@@ -161,3 +161,56 @@ def test_monitoring_checks_every_host_and_service_and_all_are_ok(lab_hosts, ephe
         time.sleep(10)
     assert bad == [], bad
     print("lab monitoring: %d checks on mon1, all OK" % len(services("mon1")))
+
+
+def _os_get(lab_hosts, via, url, user, password):
+    """GET url from host `via` (python3 there), basic auth read from stdin; the parsed JSON."""
+    import json
+    import shlex
+
+    script = ("import base64, json, ssl, sys, urllib.request\n"
+              "req = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Basic ' + "
+              "base64.b64encode(sys.stdin.read().strip().encode()).decode()})\n"
+              "ctx = ssl.create_default_context(cafile='/etc/ssl/nospof/ca.crt')\n"
+              "print(urllib.request.urlopen(req, context=ctx, timeout=20).read().decode())\n")
+    out = lab_hosts[via].run("echo %s | python3 -c %s %s" % (shlex.quote(f"{user}:{password}"), shlex.quote(script),
+                                                          shlex.quote(url)))
+    assert out.rc == 0, (url, out.stderr[-400:])
+    return json.loads(out.stdout)
+
+
+def test_every_host_logs_reach_the_search_tier_and_every_node_finds_them(lab_hosts, ephemeral_dir):
+    """A line logged on each lab host (the OpenSearch nodes too) is found by a search on every node;
+    the three nodes form one green cluster."""
+    import time
+    import uuid
+
+    secrets = os.path.join(ephemeral_dir, "inventory-lab", ".secrets")
+    reader = open(os.path.join(secrets, "opensearch-logreader"), encoding="utf-8").read().split()[0]
+    monitor = open(os.path.join(secrets, "opensearch-monitoring"), encoding="utf-8").read().split()[0]
+    nodes = {"os1": 9200, "os2": 9201, "os3": 9202}
+    for name, port in nodes.items():
+        health = _os_get(lab_hosts, "mq1", f"https://{name}:{port}/_cluster/health", "monitoring", monitor)
+        assert (health["status"], health["number_of_nodes"]) == ("green", 3), (name, health)
+    tokens = {name: f"lab{name}{uuid.uuid4().hex[:12]}" for name in lab_hosts}
+    start = time.monotonic()
+    for name, host in lab_hosts.items():
+        host.check_output("logger -t nospoflab -p user.notice %s", tokens[name])
+    query = "%20OR%20".join(tokens.values())
+    found = {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        hits = _os_get(lab_hosts, "mon1", f"https://os1:9200/logs/_search?q={query}&size=100", "logreader", reader)
+        found = {h["_source"]["message"].strip(): h["_source"]["host"] for h in hits["hits"]["hits"]}
+        if all(t in found for t in tokens.values()):
+            break
+        time.sleep(3)
+    took = time.monotonic() - start
+    missing = sorted(n for n, t in tokens.items() if t not in found)
+    assert not missing, f"no line found from {missing}"
+    assert {found[t].split(".")[0] for t in tokens.values()} == set(lab_hosts)
+    for name, port in nodes.items():
+        hits = _os_get(lab_hosts, "metrics2", f"https://{name}:{port}/logs/_search?q={query}&size=100",
+                       "logreader", reader)
+        assert hits["hits"]["total"]["value"] == len(tokens), name
+    print(f"lab logs: a line from each of {len(tokens)} hosts found by search after {took:.1f} s")

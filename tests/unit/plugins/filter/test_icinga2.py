@@ -78,6 +78,26 @@ def test_services_get_port_and_certificate_checks_and_roles_their_health():
     assert checks[("mq1", "rabbitmq publish-consume")]["vars"] == {"nospof_rabbitmq_mode": "e2e", "nospof_role_members": 1}
 
 
+def test_nodes_of_one_role_on_different_ports_get_checks_on_their_own_port():
+    """OpenSearch nodes that share a network namespace listen on ports of their own: the cluster check
+    and the certificate check (opensearch: true, every declared port) follow each host's declaration."""
+    hv = {"m1": {"group_names": ["icinga2_master"]}, "m2": {"group_names": ["icinga2_master"]}}
+    for i, port in enumerate((9200, 9201, 9202), start=1):
+        hv["os%d" % i] = {"nospof_roles": ["opensearch"],
+                          "nospof_services": [{"name": "opensearch", "protocol": "tcp", "ports": [port]}]}
+    checks = by_key(icinga2_checks(list(hv), hv, settings()))
+    assert checks[("os2", "opensearch cluster health")]["vars"] == {"nospof_opensearch_port": 9201,
+                                                                   "nospof_role_members": 3}
+    assert checks[("os3", "opensearch certificate 9202")]["vars"] == {"tcp_port": 9202}
+    assert ("os3", "opensearch certificate 9200") not in checks
+    # a host that declares no such service keeps the command's default port
+    hv["os4"] = {"nospof_roles": ["opensearch"]}
+    assert "nospof_opensearch_port" not in by_key(icinga2_checks(list(hv), hv, settings()))[
+        ("os4", "opensearch cluster health")]["vars"]
+    with pytest.raises(AnsibleFilterError, match=r"tls_services\[opensearch\] must be a list of ports or true"):
+        icinga2_checks(list(hv), hv, settings(tls_services={"opensearch": "yes"}))
+
+
 def test_ports_that_do_not_always_listen_get_no_port_check():
     hv = dict(HOSTVARS, mq1=dict(HOSTVARS["mq1"], nospof_services=[
         {"name": "rabbitmq-cluster", "protocol": "tcp", "ports": [4369, 25672, 35672, 35682]}]))
