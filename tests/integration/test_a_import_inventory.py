@@ -118,3 +118,17 @@ def test_inventory_cache(tmp_path, nautobot, imported):
     rc, second, out = inventory(tmp_path, nautobot, extra=extra)
     assert rc == 0, out
     assert groups_of(first) == groups_of(second)
+
+
+def test_graphql_and_rest_read_the_same_inventory(tmp_path, nautobot, imported):
+    """The default GraphQL reads and the REST reads (api: rest) give the same inventory, also filtered
+    (location, status, tags: the filter argument names exist in Nautobot's GraphQL schema)."""
+    for filters in ({}, {"site": "dc2"}, {"status": "Planned"}, {"tags": ["edge", "staging"]}):
+        rc, graphql, out = inventory(tmp_path, nautobot, extra={"filters": filters})
+        assert rc == 0 and "[WARNING]" not in out, (filters, out)
+        rc, rest, out = inventory(tmp_path, nautobot, extra={"filters": filters, "api": "rest"})
+        assert rc == 0 and "[WARNING]" not in out, (filters, out)
+        assert groups_of(graphql) == groups_of(rest), filters
+        assert hostvars(graphql) == hostvars(rest), filters
+        assert len(hostvars(graphql)) == {"{}": 14, "{'site': 'dc2'}": 6, "{'status': 'Planned'}": 1,
+                                          "{'tags': ['edge', 'staging']}": 4}[str(filters)]

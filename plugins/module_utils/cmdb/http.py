@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small HTTP JSON client shared by the NetBox and Nautobot backends.
 
-It sends GET requests with `ansible.module_utils.urls` (open_url, or the
+It sends GET requests (and read-only GraphQL POSTs) with `ansible.module_utils.urls` (open_url, or the
 Request.open it wraps, given one shared SSL context where ansible-core
 accepts it; plain urllib when ansible-core is not importable), retries
 connection failures and HTTP 429/502/503/504 with a short exponential
@@ -234,9 +234,12 @@ class HTTPClient:
                 self._ssl_context = make_context(cafile=self.ca_path, validate_certs=self.validate_certs)
             return self._ssl_context
 
-    def _open(self, url, headers):
+    def _open(self, url, headers, data=None):
         if self._opener is not None:
+            if data is not None:
+                return self._opener(url, headers, self.timeout, data)
             return self._opener(url, headers, self.timeout)
+        method = "GET" if data is None else "POST"
         # Both ansible paths install a process-wide urllib opener on every
         # call; every request of this client uses the same settings, so the
         # concurrent calls of get_all() are harmless. The Authorization header
@@ -246,12 +249,12 @@ class HTTPClient:
                       follow_redirects="safe", unredirected_headers=["Authorization"],
                       use_netrc=False)
         if REUSE_CONTEXT:
-            return Request().open("GET", url, context=self._context(), **kwargs)
+            return Request().open(method, url, data=data, context=self._context(), **kwargs)
         if open_url is not None:
-            return open_url(url, method="GET", **kwargs)
-        return self._urllib_open(url, headers)  # pragma: no cover
+            return open_url(url, data=data, method=method, **kwargs)
+        return self._urllib_open(url, headers, data)  # pragma: no cover
 
-    def _urllib_open(self, url, headers):  # pragma: no cover - fallback without ansible-core
+    def _urllib_open(self, url, headers, data=None):  # pragma: no cover - fallback without ansible-core
         if self.validate_certs:
             context = ssl.create_default_context(cafile=self.ca_path)
         else:
@@ -262,7 +265,7 @@ class HTTPClient:
         if not self.use_proxy:
             handlers.append(urllib.request.ProxyHandler({}))
         opener = urllib.request.build_opener(*handlers)
-        request = urllib.request.Request(url, method="GET")
+        request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
         for key, value in headers.items():
             if key.lower() == "authorization":
                 request.add_unredirected_header(key, value)
@@ -300,13 +303,26 @@ class HTTPClient:
         Raises CMDBUnavailable (unreachable, 5xx after retries), CMDBAuthError
         (401/403) or CMDBDataError (other 4xx, a body that is not JSON).
         """
+        return self._request_json(path, params)
+
+    def post_json(self, path, payload):
+        """POST a JSON body to a read-only query endpoint (GraphQL) and return the decoded answer.
+
+        Retried like a GET: the query changes nothing. Errors as for get_json().
+        """
+        return self._request_json(path, None, json.dumps(payload).encode("utf-8"))
+
+    def _request_json(self, path, params=None, data=None):
         url = self.url_for(path, params)
         shown = _redact_url(url)
         attempts = self.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            headers = self._headers()
+            if data is not None:
+                headers["Content-Type"] = "application/json"
             try:
-                body, content_type = self._read(self._open(url, self._headers()))
+                body, content_type = self._read(self._open(url, headers, data))
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 try:

@@ -1,9 +1,23 @@
 # Copyright: nospof developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The `nautobot` backend: Nautobot 3.x through its REST API.
+"""The `nautobot` backend: Nautobot 3.x through its GraphQL API (default) or REST API.
 
-Requests (each list fetched once, paginated with limit/offset, pages in
-parallel up to max_concurrency; see cmdb/http.py), all with
+GraphQL (option `api: graphql`, the default): one query per page of each
+list, asking for exactly the fields read below:
+
+    POST /api/graphql/  {"query": "query { devices(limit: 1000, offset: 0[, location: [..]]
+                                    [, status: [..]][, tags: [..]]) { <fields> } }"}
+
+and likewise `virtual_machines` and `services`. GraphQL lists carry no
+count, so pages go out in waves of max_concurrency until a page comes back
+short. Custom fields come as `_custom_field_data`. Nautobot answers it with
+a few SQL queries per page, where REST depth=1 runs two per device and
+expands every nested object through its serializer: for 10,000 devices
+12 s against 180 s on the test machine (docs/cmdb.md).
+
+REST (option `api: rest`): each list fetched once, paginated with
+limit/offset, pages in parallel up to max_concurrency (see cmdb/http.py),
+all with
 `Accept: application/json; version=3.0` (Nautobot's documented Accept-header
 API versioning; option `api_version`, empty for the server's default):
 
@@ -54,6 +68,9 @@ Filters (option `filters`) map to Nautobot's filter parameters:
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import HTTPBackend
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.netbox import (
@@ -61,6 +78,17 @@ from ansible_collections.nospof.platform.plugins.module_utils.cmdb.netbox import
     port_numbers,
     strip_prefix,
 )
+
+GRAPHQL = "/api/graphql/"
+# The same fields REST depth=1 (depth=2 for a VM's cluster location) gives,
+# in one query per page instead of two SQL queries per device.
+_HOST_FIELDS = ("id name status { name } role { name } platform { name } primary_ip4 { address } "
+                "primary_ip6 { address } tags { name } _custom_field_data")
+DEVICE_FIELDS = _HOST_FIELDS + " location { name } rack { name }"
+VM_FIELDS = _HOST_FIELDS + " cluster { name location { name } }"
+SERVICE_FIELDS = "id name protocol ports device { name } virtual_machine { name }"
+# filter option -> GraphQL argument (Nautobot's filter set names)
+GRAPHQL_FILTERS = {"location": "location", "status": "status", "tags": "tags"}
 
 DEVICES = "/api/dcim/devices/"
 VIRTUAL_MACHINES = "/api/virtualization/virtual-machines/"
@@ -89,10 +117,82 @@ class NautobotBackend(HTTPBackend):
     def fetch(self):
         client = self.client()
         queries = self.filter_queries()
+        api = self.options.get("api") or "graphql"
+        if api == "graphql":
+            devices = self._graphql_union(client, "devices", DEVICE_FIELDS, queries)
+            vms = self._graphql_union(client, "virtual_machines", VM_FIELDS, queries)
+            services = self._graphql_list(client, "services", SERVICE_FIELDS, {})
+            return self.parse(devices, vms, services)
+        if api != "rest":
+            raise CMDBDataError(f"nautobot backend: `api` must be graphql or rest, not {api!r}")
         devices = client.get_all_union(DEVICES, {"depth": 1}, queries)
         vms = client.get_all_union(VIRTUAL_MACHINES, {"depth": 2}, queries)
         services = client.get_all(SERVICES, {"depth": 1})
         return self.parse(devices, vms, services)
+
+    # ---------------------------------------------------------- GraphQL
+    def _graphql_union(self, client, field, fields, queries):
+        """_graphql_list() once per filter query (one per tag: OR), merged by id."""
+        out, seen = [], set()
+        for query in queries or [{}]:
+            for obj in self._graphql_list(client, field, fields, query):
+                key = obj.get("id") if isinstance(obj, dict) else None
+                if key is not None:
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                out.append(obj)
+        return out
+
+    def _graphql_list(self, client, field, fields, filters):
+        """Every object of one GraphQL list field, in pages of page_size by limit/offset.
+
+        GraphQL lists carry no count, so pages are asked for in waves of
+        max_concurrency; the first short page ends the list.
+        """
+        size = client.page_size
+        wave = client.max_concurrency
+        out, offset = [], 0
+        while True:
+            offsets = [offset + i * size for i in range(wave)]
+            if wave == 1:
+                pages = [self._graphql_page(client, field, fields, filters, size, offsets[0])]
+            else:
+                with ThreadPoolExecutor(max_workers=wave) as pool:
+                    pages = list(pool.map(
+                        lambda o: self._graphql_page(client, field, fields, filters, size, o), offsets))
+            for page in pages:
+                out.extend(page)
+            if any(len(page) < size for page in pages):
+                break
+            offset += wave * size
+        return _dedupe_by_id(out)
+
+    @staticmethod
+    def _graphql_page(client, field, fields, filters, limit, offset):
+        args = [f"limit: {int(limit)}", f"offset: {int(offset)}"]
+        for key, value in sorted(filters.items()):
+            args.append(f"{GRAPHQL_FILTERS[key]}: {json.dumps([str(value)])}")
+        query = "query { %s(%s) { %s } }" % (field, ", ".join(args), fields)
+        answer = client.post_json(GRAPHQL, {"query": query})
+        if not isinstance(answer, dict):
+            raise CMDBDataError(f"Nautobot GraphQL ({field}) did not answer with an object: {answer!r:.200}")
+        errors = answer.get("errors")
+        if errors:
+            first = errors[0].get("message") if isinstance(errors, list) and isinstance(errors[0], dict) else errors
+            raise CMDBDataError(
+                f"Nautobot GraphQL ({field}) refused the query: {str(first)[:300]}; this backend needs "
+                "Nautobot 3.x (set `api: rest` to use the REST API instead)")
+        data = answer.get("data")
+        items = data.get(field) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise CMDBDataError(f"Nautobot GraphQL ({field}) answered without a `{field}` list: "
+                                f"{str(answer)[:200]}")
+        for item in items:
+            # the REST shape the parser reads: custom fields under `custom_fields`
+            if isinstance(item, dict) and "_custom_field_data" in item:
+                item["custom_fields"] = item.pop("_custom_field_data")
+        return items
 
     # ------------------------------------------------------------ parse
     def parse(self, devices, vms, services):
@@ -243,3 +343,15 @@ def _protocol(obj, where):
         raise CMDBDataError(f"{where}: `protocol` should be tcp or udp (a string or a choice "
                             f"object with `value`), got {obj.get('protocol')!r}")
     return value.lower()
+
+
+def _dedupe_by_id(items):
+    out, seen = [], set()
+    for item in items:
+        key = item.get("id") if isinstance(item, dict) else None
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(item)
+    return out

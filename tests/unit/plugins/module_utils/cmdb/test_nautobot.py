@@ -3,6 +3,7 @@
 import copy
 import functools
 import json
+import re
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -235,6 +236,18 @@ class FakeNautobot:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):  # noqa: N802
+                parts = urllib.parse.urlsplit(self.path)
+                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+                fake.requests.append((parts.path, payload, dict(self.headers.items())))
+                status_code, body = fake.graphql(parts.path, payload, self.headers)
+                body = json.dumps(body).encode()
+                self.send_response(status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args):
                 pass
 
@@ -272,8 +285,42 @@ class FakeNautobot:
                      "previous": link(max(0, offset - limit)) if offset else None,
                      "results": [_flatten(o, depth) for o in objects[offset:offset + limit]]}
 
+    # GraphQL lists: name -> REST path of the same objects
+    LISTS = {"devices": "/api/dcim/devices/", "virtual_machines": "/api/virtualization/virtual-machines/",
+             "services": "/api/ipam/services/"}
+
+    def graphql(self, path, payload, headers):
+        """`query { <list>(limit: N, offset: M[, location: [..]][, status: [..]][, tags: [..]]) { fields } }`
+        answered like Nautobot: the objects with related objects expanded and custom fields as
+        `_custom_field_data`. The fields asked for are recorded, not enforced (the integration suite
+        runs the real query against a real Nautobot)."""
+        if headers.get("Authorization") != f"Token {TOKEN}":
+            return 403, {"detail": "Invalid token"}
+        if path != "/api/graphql/":
+            return 404, {"detail": "Not found."}
+        match = re.match(r"^query \{ (\w+)\((.*?)\) \{ (.*) \} \}$", payload.get("query", ""))
+        if not match or match.group(1) not in self.LISTS:
+            return 200, {"data": None, "errors": [{"message": f"Syntax Error: {payload.get('query')!r}"}]}
+        field, args = match.group(1), match.group(2)
+        values = {k: json.loads(v) for k, v in re.findall(r"(\w+): (\[.*?\]|\d+)", args)}
+        unknown = set(values) - {"limit", "offset", "location", "status", "tags"}
+        if unknown:
+            return 200, {"data": None, "errors": [{"message": f"Unknown argument {sorted(unknown)[0]!r}"}]}
+        query = {k: v for k, v in values.items() if isinstance(v, list)}
+        query.update(limit=[str(values.get("limit", 1000))], offset=[str(values.get("offset", 0))], depth=["2"])
+        status_code, page = self.answer(self.LISTS[field], query, {"Authorization": f"Token {TOKEN}"})
+        items = []
+        for item in page["results"]:
+            item = dict(item)
+            item["_custom_field_data"] = item.pop("custom_fields", {})
+            items.append(item)
+        return status_code, {"data": {field: items}}
+
     def calls(self, path):
         return [q for p, q, _ in self.requests if p == path]
+
+    def graphql_calls(self):
+        return [q["query"] for p, q, _ in self.requests if p == "/api/graphql/"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -302,6 +349,7 @@ def backend(fake, **options):
     options.setdefault("url", fake.url)
     options.setdefault("token", TOKEN)
     options.setdefault("retries", 0)
+    options.setdefault("api", "rest")
     return nautobot.NautobotBackend(options)
 
 
@@ -404,3 +452,59 @@ def test_malformed_shapes_name_the_object(nb, path, index, change, message):
 def test_unknown_filter_is_rejected():
     with pytest.raises(CMDBDataError, match=r"unknown filters \['rack'\]"):
         nautobot.NautobotBackend({"url": NB, "token": TOKEN, "filters": {"rack": "R1"}}).fetch()
+
+
+# ---------------------------------------------------------------- GraphQL (the default)
+def test_graphql_gives_the_same_records_as_rest(nb):
+    records = backend(nb, api="graphql").fetch()
+    assert records["hosts"] == EXPECTED_HOSTS
+    assert records["services"] == EXPECTED_SERVICES
+    assert records["dependencies"] == EXPECTED_DEPENDENCIES
+    assert {p for p, _, _ in nb.requests} == {"/api/graphql/"}
+    for _, _, headers in nb.requests:
+        assert headers["Authorization"] == f"Token {TOKEN}"
+        assert headers["Content-Type"] == "application/json"
+
+
+def test_graphql_is_the_default():
+    b = nautobot.NautobotBackend({"url": NB, "token": TOKEN})
+    assert (b.options.get("api") or "graphql") == "graphql"
+
+
+def test_graphql_pages_in_waves_until_a_short_page(nb):
+    records = backend(nb, api="graphql", page_size=2, max_concurrency=2).fetch()
+    assert [h["name"] for h in records["hosts"]] == [h["name"] for h in EXPECTED_HOSTS]
+    devices = [q for q in nb.graphql_calls() if q.startswith("query { devices(")]
+    offsets = sorted(int(re.search(r"offset: (\d+)", q).group(1)) for q in devices)
+    # 5 devices in pages of 2: offsets 0 and 2 (both full), then 4 and 6 (short: the end)
+    assert offsets == [0, 2, 4, 6]
+    assert all("limit: 2" in q for q in devices)
+    assert "_custom_field_data" in devices[0] and "location { name }" in devices[0]
+
+
+def test_graphql_filters_and_tags_are_ored(nb):
+    records = backend(nb, api="graphql", filters={"site": "DC2", "status": "Active", "tags": ["prod", "db"]}).fetch()
+    devices = [q for q in nb.graphql_calls() if q.startswith("query { devices(")]
+    firsts = [q for q in devices if "offset: 0," in q]
+    assert [re.search(r'tags: (\[.*?\])', q).group(1) for q in firsts] == ['["prod"]', '["db"]']
+    assert all('location: ["DC2"]' in q and 'status: ["Active"]' in q for q in devices)
+    assert [h["name"] for h in records["hosts"]] == ["mq2", "app1"]
+
+
+def test_graphql_errors_name_the_list_and_the_way_out(nb):
+    nb.LISTS = dict(nb.LISTS)
+    del nb.LISTS["virtual_machines"]
+    with pytest.raises(CMDBDataError, match=r"Nautobot GraphQL \(virtual_machines\) refused the query: Syntax "
+                                            r"Error.*set `api: rest`"):
+        backend(nb, api="graphql").fetch()
+
+
+def test_graphql_wrong_token(nb):
+    with pytest.raises(CMDBAuthError, match=r"refused the token \(HTTP 403\)") as err:
+        backend(nb, api="graphql", token="e" * 40).fetch()
+    assert "e" * 40 not in str(err.value)
+
+
+def test_unknown_api_is_rejected(nb):
+    with pytest.raises(CMDBDataError, match=r"`api` must be graphql or rest, not 'soap'"):
+        backend(nb, api="soap").fetch()
