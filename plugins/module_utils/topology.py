@@ -36,6 +36,30 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
+
+def collapse_sources(addresses):
+    """Firewall sources, exactly: IP addresses merged into the CIDR blocks they fill completely.
+
+    A block appears only when every address in it is a source, so the set of
+    allowed addresses is unchanged. Single addresses stay plain (no /32 or
+    /128). IPv4 first, then IPv6, each in address order, then anything that is
+    not an IP address (host names, resolved later by the base role) sorted.
+    """
+    v4, v6, other = [], [], []
+    for address in addresses:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            other.append(address)
+            continue
+        (v4 if ip.version == 4 else v6).append(ip)
+    out = []
+    for ips in (v4, v6):
+        for net in ipaddress.collapse_addresses(ips):
+            out.append(str(net.network_address) if net.num_addresses == 1 else str(net))
+    return out + sorted(set(other))
+
+
 class TopologyError(ValueError):
     """Invalid topology data. The message names the offending record."""
 
@@ -243,6 +267,7 @@ class Topology:
             "dependants": {service: sorted(hosts) for service, hosts in dependants.items()},
             "endpoints": {},    # service -> provider endpoints, computed on first use
             "sources": {},      # service -> what the firewall sources derive from
+            "collapsed_sources": {},  # service -> its sources as collapse_sources() gives them
         }
         self._index_cache = index
         return index
@@ -300,9 +325,16 @@ class Topology:
         return {service: self.providers(service) for service in self._index()["needs_by_host"].get(name, ())}
 
     def firewall_allowlist(self, name):
-        """Allowlist entries for `name`: each service it offers, open to its dependants only."""
+        """Allowlist entries for `name`: each service it offers, open to its dependants only.
+
+        Sources are collapsed exactly (collapse_sources): addresses that fill a
+        whole CIDR block become that block, so 10,000 dependants numbered in a
+        row are a handful of networks, not 10,000 addresses per provider.
+        """
         out = []
-        for svc in self._index()["services_by_host"].get(name, ()):
+        index = self._index()
+        collapsed = index["collapsed_sources"]
+        for svc in index["services_by_host"].get(name, ()):
             names, addresses, per_address = self._sources(svc["name"])
             if name in names:
                 # Its own address goes only if no other dependant shares it.
@@ -310,15 +342,19 @@ class Topology:
                     continue
                 own = self.hosts[name]["address"]
                 if per_address[own] == 1:
-                    sources = [a for a in addresses if a != own]
+                    sources = collapse_sources(a for a in addresses if a != own)
                 else:
-                    sources = list(addresses)
+                    sources = None
             elif names:
-                sources = list(addresses)
+                sources = None
             else:
                 continue
+            if sources is None:
+                sources = collapsed.get(svc["name"])
+                if sources is None:
+                    sources = collapsed[svc["name"]] = collapse_sources(addresses)
             out.append({"name": svc["name"], "proto": svc["protocol"], "ports": svc["ports"],
-                        "sources": sources})
+                        "sources": list(sources)})
         return out
 
     def groups(self):

@@ -182,6 +182,7 @@ def _os_get(lab_hosts, via, url, user, password):
 def test_every_host_logs_reach_the_search_tier_and_every_node_finds_them(lab_hosts, ephemeral_dir):
     """A line logged on each lab host (the OpenSearch nodes too) is found by a search on every node;
     the three nodes form one green cluster."""
+    import json
     import time
     import uuid
 
@@ -192,6 +193,10 @@ def test_every_host_logs_reach_the_search_tier_and_every_node_finds_them(lab_hos
     for name, port in nodes.items():
         health = _os_get(lab_hosts, "mq1", f"https://{name}:{port}/_cluster/health", "monitoring", monitor)
         assert (health["status"], health["number_of_nodes"]) == ("green", 3), (name, health)
+    # every shipper fails over between all three nodes, each on its own port
+    for name, host in lab_hosts.items():
+        config = json.loads(host.file("/etc/nospof/log-shipper.json").content_string)
+        assert sorted(config["servers"]) == [f"https://{n}:{p}" for n, p in nodes.items()], name
     tokens = {name: f"lab{name}{uuid.uuid4().hex[:12]}" for name in lab_hosts}
     start = time.monotonic()
     for name, host in lab_hosts.items():

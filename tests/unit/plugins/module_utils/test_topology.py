@@ -96,3 +96,26 @@ def test_round_trip_through_plain_data():
 ])
 def test_group_names_are_safe(parts, expected):
     assert group_name(*parts) == expected
+
+
+# ---------------------------------------------------------------- firewall sources
+def test_collapse_sources_merges_only_whole_blocks():
+    from ansible_collections.nospof.platform.plugins.module_utils.topology import collapse_sources
+
+    full = [f"10.0.0.{i}" for i in range(8)]  # 10.0.0.0/29 complete
+    assert collapse_sources(full) == ["10.0.0.0/29"]
+    # one address missing: no block may cover it, the rest merge as far as they fill blocks
+    assert collapse_sources(full[:3] + full[4:]) == ["10.0.0.0/31", "10.0.0.2", "10.0.0.4/30"]
+    # single addresses stay plain; IPv4, then IPv6, then names; duplicates once
+    assert collapse_sources(["mq1", "fd00::1", "10.0.0.9", "fd00::0", "10.0.0.9", "infra1"]) == [
+        "10.0.0.9", "fd00::/127", "infra1", "mq1"]
+    assert collapse_sources([]) == []
+
+
+def test_collapse_sources_scales_to_a_numbered_estate():
+    from ansible_collections.nospof.platform.plugins.module_utils.topology import collapse_sources
+
+    addresses = [f"10.{i // 65536}.{(i // 256) % 256}.{i % 256}" for i in range(1, 10001)]
+    out = collapse_sources(addresses)
+    assert len(out) <= 20, out
+    assert out[0] == "10.0.0.1" and out[-1] == "10.0.39.16"
