@@ -25,7 +25,13 @@ carbon flush interval (10 s): carbon kept up instead of piling points into
 its cache. The highest such rate is the configuration's sustained figure.
 
     .venv/bin/python benchmarks/graphite_throughput.py [--series 2000] [--rates 2000 5000 10000 20000 40000]
-        [--seconds 30] [--suite bookworm]
+        [--seconds 30] [--suite bookworm] [--retentions 10s:1h] [--configs defaults tuned tuned-sorted]
+
+The updates-bound case (a fleet: one point per series per 10 s, so carbon's
+MAX_UPDATES_PER_SECOND bounds it, not batching):
+
+    .venv/bin/python benchmarks/graphite_throughput.py --series 20000 --rates 2000 --seconds 60 \
+        --retentions 10s:1h --configs defaults tuned tuned-sorted
 """
 
 import argparse
@@ -52,6 +58,10 @@ def sh(*args, check=True, stdin=None):
 def inside(script, check=True):
     return sh("podman", "exec", "-i", NAME, "bash", "-c", script, check=check)
 
+
+# --configs: label printed for each
+CONFIGS = {"defaults": "carbon defaults", "tuned": "role tuning", "tuned-sorted": "tuning, sorted",
+           "tuned-max": "tuning, max"}
 
 CARBON_DEFAULTS = {"MAX_UPDATES_PER_SECOND": 500, "MAX_CREATES_PER_MINUTE": 50,
                    "MAX_CACHE_SIZE": "inf", "CACHE_WRITE_STRATEGY": "sorted"}
@@ -126,6 +136,21 @@ CREATOR = textwrap.dedent("""
     os.system('chown -R _graphite:_graphite /var/lib/graphite/whisper')
 """)
 
+def window_start(schema):
+    """Seconds back from now where the first rate's window starts: inside the first archive
+    (40 h of the role's 2-day one; 80 % of a shorter one)."""
+    step, keep = schema.split(",")[0].split(":")
+    units = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+    def seconds(text):
+        num = "".join(c for c in text if c.isdigit())
+        unit = text[len(num):] or "s"
+        return int(num) * units[unit]
+
+    span = seconds(keep) if not keep.isdigit() else int(keep) * seconds(step)
+    return min(40 * 3600, int(span * 0.8))
+
+
 def prepare(settings, schema, series):
     inside("systemctl stop carbon-cache carbon-c-relay; rm -rf /var/lib/graphite/whisper/*")
     inside(f"cat > /etc/carbon/carbon.conf <<'EOF'\n{carbon_conf(settings)}EOF")
@@ -172,9 +197,18 @@ def main():
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--drain-timeout", type=int, default=120)
     parser.add_argument("--suite", default="bookworm")
+    parser.add_argument("--retentions", default="",
+                        help="schema of the bench series (default: the role's default schema); a small one such "
+                             "as 10s:1h lets --series reach rate x 10, one point per series per 10 s as a fleet "
+                             "sends: the updates-bound case")
+    parser.add_argument("--configs", nargs="+", default=["defaults", "tuned"], choices=sorted(CONFIGS),
+                        help="carbon configurations to measure, in turn")
     args = parser.parse_args()
     tuned, schemas = role_tuning()
-    schema = [s for s in schemas if s["name"] == "default"][0]["retentions"]
+    schema = args.retentions or [s for s in schemas if s["name"] == "default"][0]["retentions"]
+    settings_of = {"defaults": CARBON_DEFAULTS, "tuned": tuned,
+                   "tuned-sorted": dict(tuned, CACHE_WRITE_STRATEGY="sorted"),
+                   "tuned-max": dict(tuned, CACHE_WRITE_STRATEGY="max")}
     sh("podman", "rm", "-f", NAME, check=False)
     sh("podman", "run", "-d", "--name", NAME, f"localhost/nospof-debian:{args.suite}")
     time.sleep(2)  # systemd up
@@ -188,11 +222,12 @@ def main():
                "match * send to store stop;\nEOF\n"
                "echo 'DAEMON_ARGS=\"-f /etc/carbon-c-relay.conf -w 2 -q 4000000\"' > /etc/default/carbon-c-relay")
         results = {}
-        for label, settings in (("carbon defaults", CARBON_DEFAULTS), ("role tuning", tuned)):
+        for config in args.configs:
+            label, settings = CONFIGS[config], settings_of[config]
             print(f"{label}: {args.series} pre-created series ...", flush=True)
             prepare(settings, schema, args.series)
             # Each rate writes its own window of the last two days (10 s slots).
-            base = (int(time.time()) - 40 * 3600) // 10 * 10
+            base = (int(time.time()) - window_start(schema)) // 10 * 10
             rows = []
             for rate in args.rates:
                 row = run_rate(args.series, rate, args.seconds, base, args.drain_timeout)
@@ -217,7 +252,7 @@ def main():
             kept = [r["rate"] for r in result["rows"] if r["sustained"]]
             print(f"{label:<16} sustained: {max(kept) if kept else 'below ' + str(args.rates[0])} pts/s; "
                   f"new series stored in 30 s: {result['created_30s']} of 2000")
-        print("settings:", {r: s for r, s in (("defaults", CARBON_DEFAULTS), ("tuned", tuned))})
+        print("settings:", {c: settings_of[c] for c in args.configs})
     finally:
         sh("podman", "rm", "-f", NAME, check=False)
     return 0
