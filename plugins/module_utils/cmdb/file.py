@@ -52,7 +52,9 @@ class FileBackend(Backend):
             raise CMDBUnavailable(f"environment file {path} does not exist")
         try:
             with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle) or {}
+                # libyaml's safe loader where PyYAML has it: the same documents, ~10 times faster
+                # on a large environment file.
+                data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         except yaml.YAMLError as exc:
             raise CMDBDataError(f"{path} is not valid YAML: {exc}") from None
         return self.parse(data, path)
