@@ -334,27 +334,28 @@ def run_inventory(source, env):
     return elapsed, len(hostvars), resolved
 
 
-def in_process(url, token):
-    """Seconds per phase of the plugin's work, measured in this process."""
+def in_process(url, token, rest=False):
+    """Seconds per phase of the plugin's work, measured in this process (the backend's default
+    GraphQL reads; with rest=True also its REST reads, for comparison)."""
     collection_path()
+    from ansible_collections.nospof.platform.plugins.module_utils.cmdb import nautobot
     from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBError
-    from ansible_collections.nospof.platform.plugins.module_utils.cmdb.nautobot import NautobotBackend
     from ansible_collections.nospof.platform.plugins.module_utils.topology import Topology
 
-    backend = NautobotBackend({"url": url, "token": token, "max_concurrency": 4, "page_size": 1000,
-                               "timeout": TIMEOUT})
+    backend = nautobot.NautobotBackend({"url": url, "token": token, "max_concurrency": 4, "page_size": 1000,
+                                        "timeout": TIMEOUT})
     client = backend.client()
     phases = {}
     try:
         t0 = time.monotonic()
-        devices = client.get_all("/api/dcim/devices/", {"depth": 1})
-        phases["GET devices depth=1"] = time.monotonic() - t0
+        devices = backend._graphql_list(client, "devices", nautobot.DEVICE_FIELDS, {})
+        phases["GraphQL devices"] = time.monotonic() - t0
         t0 = time.monotonic()
-        vms = client.get_all("/api/virtualization/virtual-machines/", {"depth": 2})
-        phases["GET virtual machines depth=2"] = time.monotonic() - t0
+        vms = backend._graphql_list(client, "virtual_machines", nautobot.VM_FIELDS, {})
+        phases["GraphQL virtual machines"] = time.monotonic() - t0
         t0 = time.monotonic()
-        services = client.get_all("/api/ipam/services/", {"depth": 1})
-        phases["GET services depth=1"] = time.monotonic() - t0
+        services = backend._graphql_list(client, "services", nautobot.SERVICE_FIELDS, {})
+        phases["GraphQL services"] = time.monotonic() - t0
     except CMDBError as exc:
         NOTES.append(f"in-process fetch failed: {exc}")
         print(f"  {NOTES[-1]}", flush=True)
@@ -369,33 +370,22 @@ def in_process(url, token):
     topo.groups()
     phases["groups"] = time.monotonic() - t0
     t0 = time.monotonic()
-    for name in topo.hosts:
-        topo.host_vars(name)
+    size = sum(len(json.dumps(topo.host_vars(name))) for name in topo.hosts)
     phases["host vars"] = time.monotonic() - t0
+    NOTES.append(f"{len(topo.hosts)} hosts: host variables {size / 1e6:.1f} MB as JSON")
     t0 = time.monotonic()
     Topology.from_dict(json.loads(json.dumps(topo.to_dict())))
     phases["cache round trip (to_dict, JSON, from_dict)"] = time.monotonic() - t0
-    t0 = time.monotonic()
-    try:
-        client.get_all("/api/dcim/devices/", {"depth": 0})
-        phases["(GET devices depth=0, for comparison)"] = time.monotonic() - t0
-    except CMDBError as exc:
-        NOTES.append(f"GET devices depth=0 failed: {exc}")
-    t0 = time.monotonic()
-    try:
-        answer = API(url, token).call("POST", "/api/graphql/", {"query": GRAPHQL})
-        if answer.get("errors"):
-            NOTES.append(f"GraphQL answered errors: {str(answer['errors'])[:300]}")
-        else:
-            NOTES.append(f"GraphQL returned {len(answer['data']['devices'])} devices")
-    except SystemExit as exc:
-        NOTES.append(f"GraphQL failed: {str(exc)[:300]}")
-    phases["(GraphQL devices, same fields)"] = time.monotonic() - t0
+    if rest:
+        for label, path, depth in (("(REST devices depth=1, for comparison)", "/api/dcim/devices/", 1),
+                                   ("(REST services depth=1, for comparison)", "/api/ipam/services/", 1)):
+            t0 = time.monotonic()
+            try:
+                client.get_all(path, {"depth": depth})
+                phases[label] = time.monotonic() - t0
+            except CMDBError as exc:
+                NOTES.append(f"{label} failed: {exc}")
     return phases
-
-
-GRAPHQL = """query { devices { name status { name } role { name } location { name } rack { name }
-  platform { name } primary_ip4 { address } tags { name } cf_nospof_depends_on } }"""
 
 
 HEADER = f"{'devices':>8} {'hosts':>6} {'cold s':>8} {'hosts/s':>8} {'cached s':>9} {'hosts/s':>8}  target"
@@ -414,6 +404,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--keep", action="store_true", help="reuse the running Nautobot and its data")
+    parser.add_argument("--rest", action="store_true",
+                        help="also time the REST reads (api: rest) in process, for comparison (slow: minutes)")
     args = parser.parse_args()
 
     url, token = start_nautobot(fresh=not args.keep)
@@ -460,7 +452,7 @@ def main():
         if not ok:
             NOTES.append(f"size {size}: {checks.strip()}: MISMATCH")
         wait_if_busy()
-        phase_rows[size] = in_process(url, token)
+        phase_rows[size] = in_process(url, token, rest=args.rest)
         print("  in-process phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in phase_rows[size].items()),
               flush=True)
 
