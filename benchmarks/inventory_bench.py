@@ -21,8 +21,9 @@ Not a test: it asserts nothing about time. It
   4. for each size times `ansible-inventory --list` cold (empty jsonfile
      cache) and warm (from the cache), checks that every device became a
      host and that every host's dependencies resolve to providers, prints
-     that size's row at once, plus the plugin's phases in process (HTTP
-     fetch per object kind, topology build, host variables), and
+     that size's row at once, plus the plugin's phases in process (GraphQL
+     fetch per object kind, topology build, host variables; --rest adds
+     the REST reads for comparison), and
      (the inventory runs with `timeout: 300`, see TIMEOUT; every step first
      waits while a molecule or ansible-playbook run shares the machine)
   5. prints a table against the targets (10,000 hosts: cold < 5 s, cached < 0.5 s).
