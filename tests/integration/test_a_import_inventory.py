@@ -125,9 +125,13 @@ def test_graphql_and_rest_read_the_same_inventory(tmp_path, nautobot, imported):
     (location, status, tags: the filter argument names exist in Nautobot's GraphQL schema)."""
     for filters in ({}, {"site": "dc2"}, {"status": "Planned"}, {"tags": ["edge", "staging"]}):
         rc, graphql, out = inventory(tmp_path, nautobot, extra={"filters": filters})
-        assert rc == 0 and "[WARNING]" not in out, (filters, out)
+        assert rc == 0, (filters, out)
+        # a filtered inventory may lack the providers of what its hosts need: the same warnings both ways
+        warnings = sorted(line for line in out.splitlines() if "[WARNING]" in line)
+        assert filters or not warnings, warnings
         rc, rest, out = inventory(tmp_path, nautobot, extra={"filters": filters, "api": "rest"})
-        assert rc == 0 and "[WARNING]" not in out, (filters, out)
+        assert rc == 0, (filters, out)
+        assert sorted(line for line in out.splitlines() if "[WARNING]" in line) == warnings, filters
         assert groups_of(graphql) == groups_of(rest), filters
         assert hostvars(graphql) == hostvars(rest), filters
         assert len(hostvars(graphql)) == {"{}": 14, "{'site': 'dc2'}": 6, "{'status': 'Planned'}": 1,

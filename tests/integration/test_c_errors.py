@@ -32,7 +32,7 @@ def test_cmdb_down(tmp_path, nautobot, conn, run_module):
     url = f"http://127.0.0.1:{free_port()}"
     rc, _data, out = inventory(tmp_path, nautobot, url=url)
     assert rc != 0
-    one_message(out, f"cannot reach {url}/api/dcim/devices/")
+    one_message(out, f"cannot reach {url}/api/graphql/")
     assert "connection refused" in out
     failed, result = run_module(cmdb_host, dict(conn, url=url, name="x", role="r"))
     assert failed
