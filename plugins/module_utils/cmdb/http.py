@@ -450,9 +450,9 @@ class HTTPClient:
         count = first.get("count")
         step = len(results)
         if not first.get("next") or step == 0:
-            return _dedupe(results)
+            return dedupe_by_id(results)
         if not isinstance(count, int) or isinstance(count, bool):
-            return _dedupe(results + self._follow(first["next"]))
+            return dedupe_by_id(results + self._follow(first["next"]))
 
         params["limit"] = step
         offsets = list(range(step, count, step))
@@ -473,7 +473,7 @@ class HTTPClient:
         tail = pages[-1] if pages else first
         if tail.get("next"):
             results.extend(self._follow(tail["next"]))
-        return _dedupe(results)
+        return dedupe_by_id(results)
 
     def get_all_union(self, path, params, queries):
         """get_all() once per query (params + query), merged by `id` in first-seen order.
@@ -507,7 +507,8 @@ class HTTPClient:
         return out
 
 
-def _dedupe(results):
+def dedupe_by_id(results):
+    """Objects in order, each `id` once (objects without one are all kept)."""
     out, seen = [], set()
     for item in results:
         key = item.get("id") if isinstance(item, dict) else None

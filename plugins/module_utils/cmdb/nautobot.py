@@ -72,7 +72,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBDataError
-from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import HTTPBackend
+from ansible_collections.nospof.platform.plugins.module_utils.cmdb.http import HTTPBackend, dedupe_by_id
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.netbox import (
     depends_on,
     port_numbers,
@@ -133,16 +133,10 @@ class NautobotBackend(HTTPBackend):
     # ---------------------------------------------------------- GraphQL
     def _graphql_union(self, client, field, fields, queries):
         """_graphql_list() once per filter query (one per tag: OR), merged by id."""
-        out, seen = [], set()
+        out = []
         for query in queries or [{}]:
-            for obj in self._graphql_list(client, field, fields, query):
-                key = obj.get("id") if isinstance(obj, dict) else None
-                if key is not None:
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                out.append(obj)
-        return out
+            out.extend(self._graphql_list(client, field, fields, query))
+        return dedupe_by_id(out)
 
     def _graphql_list(self, client, field, fields, filters):
         """Every object of one GraphQL list field, in pages of page_size by limit/offset.
@@ -166,7 +160,7 @@ class NautobotBackend(HTTPBackend):
             if any(len(page) < size for page in pages):
                 break
             offset += wave * size
-        return _dedupe_by_id(out)
+        return dedupe_by_id(out)
 
     @staticmethod
     def _graphql_page(client, field, fields, filters, limit, offset):
@@ -343,15 +337,3 @@ def _protocol(obj, where):
         raise CMDBDataError(f"{where}: `protocol` should be tcp or udp (a string or a choice "
                             f"object with `value`), got {obj.get('protocol')!r}")
     return value.lower()
-
-
-def _dedupe_by_id(items):
-    out, seen = [], set()
-    for item in items:
-        key = item.get("id") if isinstance(item, dict) else None
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(item)
-    return out
