@@ -227,23 +227,20 @@ class FakeNautobot:
                 parts = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(parts.query)
                 fake.requests.append((parts.path, query, dict(self.headers.items())))
-                status_code, body = fake.answer(parts.path, query, self.headers)
-                body = json.dumps(body).encode()
-                self.send_response(status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("API-Version", "3.0")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(*fake.answer(parts.path, query, self.headers), api_version="3.0")
 
             def do_POST(self):  # noqa: N802
                 parts = urllib.parse.urlsplit(self.path)
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
                 fake.requests.append((parts.path, payload, dict(self.headers.items())))
-                status_code, body = fake.graphql(parts.path, payload, self.headers)
-                body = json.dumps(body).encode()
+                self.reply(*fake.graphql(parts.path, payload, self.headers))
+
+            def reply(self, status_code, data, api_version=None):
+                body = json.dumps(data).encode()
                 self.send_response(status_code)
                 self.send_header("Content-Type", "application/json")
+                if api_version:
+                    self.send_header("API-Version", api_version)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
