@@ -36,7 +36,6 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
-
 def collapse_sources(addresses):
     """Firewall sources, exactly: IP addresses merged into the CIDR blocks they fill completely.
 

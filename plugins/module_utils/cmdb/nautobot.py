@@ -133,8 +133,11 @@ class NautobotBackend(HTTPBackend):
     # ---------------------------------------------------------- GraphQL
     def _graphql_union(self, client, field, fields, queries):
         """_graphql_list() once per filter query (one per tag: OR), merged by id."""
+        queries = list(queries or [{}])
+        if len(queries) == 1:
+            return self._graphql_list(client, field, fields, queries[0])
         out = []
-        for query in queries or [{}]:
+        for query in queries:
             out.extend(self._graphql_list(client, field, fields, query))
         return dedupe_by_id(out)
 
@@ -149,12 +152,9 @@ class NautobotBackend(HTTPBackend):
         out, offset = [], 0
         while True:
             offsets = [offset + i * size for i in range(wave)]
-            if wave == 1:
-                pages = [self._graphql_page(client, field, fields, filters, size, offsets[0])]
-            else:
-                with ThreadPoolExecutor(max_workers=wave) as pool:
-                    pages = list(pool.map(
-                        lambda o: self._graphql_page(client, field, fields, filters, size, o), offsets))
+            with ThreadPoolExecutor(max_workers=wave) as pool:
+                pages = list(pool.map(
+                    lambda o: self._graphql_page(client, field, fields, filters, size, o), offsets))
             for page in pages:
                 out.extend(page)
             if any(len(page) < size for page in pages):
