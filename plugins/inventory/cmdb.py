@@ -139,7 +139,8 @@ import os
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.nospof.platform.plugins.module_utils.cmdb.base import CMDBError
-from ansible_collections.nospof.platform.plugins.module_utils.topology import Topology, TopologyError
+from ansible_collections.nospof.platform.plugins.module_utils.topology import (
+    INVENTORY_FORMAT, Topology, TopologyError)
 
 try:  # ansible-core >= 2.19 templates only data marked as trusted
     from ansible.template import trust_as_template
@@ -218,43 +219,69 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 data = self._cache[cache_key]
             except KeyError:
                 update_cache = True
-        if data is None:
-            try:
-                records = backend.fetch()
-            except CMDBError as exc:
-                raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
-            try:
-                topology = Topology.from_records(records.get("hosts"), records.get("services"),
-                                                 records.get("dependencies"),
-                                                 strict=self.get_option("strict"))
-            except TopologyError as exc:
-                raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
-            data = topology.to_dict()
-        else:
-            topology = Topology.from_dict(data)
+        if not (isinstance(data, dict) and data.get("format") == INVENTORY_FORMAT):
+            if data is None:
+                try:
+                    records = backend.fetch()
+                except CMDBError as exc:
+                    raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
+                try:
+                    topology = Topology.from_records(records.get("hosts"), records.get("services"),
+                                                     records.get("dependencies"),
+                                                     strict=self.get_option("strict"))
+                except TopologyError as exc:
+                    raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
+            else:
+                # A cache written before the inventory itself was cached holds the
+                # records: derive from them, and cache the result this time.
+                try:
+                    topology = Topology.from_dict(data)
+                except (TopologyError, AttributeError, TypeError) as exc:
+                    raise AnsibleParserError(f"cmdb inventory ({backend_name}): the cache "
+                                             f"{cache_key} is unreadable ({exc}); clear it") from None
+                update_cache = bool(self.get_option("cache"))
+            data = topology.inventory()
         if update_cache:
             self._cache[cache_key] = data
 
-        for problem in topology.problems:
+        for problem in data["problems"]:
             self.display.warning(f"cmdb inventory ({backend_name}): {problem}")
-        self._populate(topology, trust_vars=backend_name == "file")
+        self._populate(data, trust_vars=backend_name == "file")
 
-    def _populate(self, topology, trust_vars=False):
+    def _populate(self, data, trust_vars=False):
+        """Load Topology.inventory()'s data (fresh or from the cache) into the inventory.
+
+        nospof_dependencies is set once per dependency group, not per host: it
+        is the largest variable and the same for every host that needs the same
+        services, and ansible-core copies and tags every value it is given.
+        """
         strict = self.get_option("strict")
-        for group, members in sorted(topology.groups().items()):
+        compose = self.get_option("compose")
+        composed = self.get_option("groups")
+        keyed = self.get_option("keyed_groups")
+        for group, members in sorted(data["groups"].items()):
             self.inventory.add_group(group)
             for name in members:
                 self.inventory.add_host(name, group=group)
-        for name in sorted(topology.hosts):
+        shared = {}  # host -> its dependency group's variables
+        for group, variables in sorted(data["group_vars"].items()):
+            for key, value in variables.items():
+                self.inventory.set_variable(group, key, value)
+            for name in data["groups"].get(group, ()):
+                shared[name] = variables
+        own_vars = (data.get("own_vars") or {}) if trust_vars else {}
+        for name, hostvars in sorted(data["hosts"].items()):
             self.inventory.add_host(name)
-            hostvars = topology.host_vars(name)
-            extra = topology.hosts[name]["vars"]
+            own = own_vars.get(name, ())
             for key, value in hostvars.items():
-                if trust_vars and key in extra:
+                if key in own:
                     # Only the vars an operator wrote in the environment file may
                     # hold templates; data from a CMDB API is never templated.
                     value = _trusted(value)
                 self.inventory.set_variable(name, key, value)
-            self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)
+            if compose or composed or keyed:
+                # compose and groups see every variable the host gets from here
+                allvars = dict(shared.get(name, {}), **hostvars)
+                self._set_composite_vars(compose, allvars, name, strict=strict)
+                self._add_host_to_composed_groups(composed, allvars, name, strict=strict)
+                self._add_host_to_keyed_groups(keyed, allvars, name, strict=strict)

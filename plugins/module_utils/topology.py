@@ -25,6 +25,7 @@ dependency:
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 
@@ -34,6 +35,11 @@ GROUP_SAFE = re.compile(r"[^A-Za-z0-9_]")
 # without parsing it, which is most of the cost of validating a host.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+# Dependency groups (Topology.dependency_groups) are named after what their hosts
+# need, "needs_dns_mirror"; a longer name than this becomes "needs_<hash>".
+DEPENDENCY_GROUP_MAX = 64
+# What Topology.inventory() returns; a cache holding anything else is read as records.
+INVENTORY_FORMAT = "nospof-inventory/2"
 
 
 def collapse_sources(addresses):
@@ -398,7 +404,68 @@ class Topology:
             out[group] = sorted(members)
         return out
 
-    def host_vars(self, name):
+    def dependency_groups(self, taken=None):
+        """{group: {"needs": [services], "hosts": [names]}}: one group per distinct set of needs.
+
+        A host's nospof_dependencies depends only on which services it needs
+        (every dependant of a service gets the same provider endpoints), so
+        hosts that need the same services can share one copy of it as a group
+        variable instead of one copy each. The group is named after the needs,
+        "needs_dns_mirror"; if that name is longer than DEPENDENCY_GROUP_MAX,
+        is taken by an inventory group, or two sets of needs would share it
+        ("a_b" + "c" and "a" + "b_c"), it is "needs_" and a hash of the needs.
+        """
+        by_needs = {}
+        for name, needs in self._index()["needs_by_host"].items():
+            by_needs.setdefault(tuple(needs), []).append(name)
+        taken = set(self.groups() if taken is None else taken)
+        readable = {}
+        for needs in by_needs:
+            readable.setdefault(group_name("needs", *needs), []).append(needs)
+        out = {}
+        for needs, hosts in sorted(by_needs.items()):
+            group = group_name("needs", *needs)
+            if len(group) > DEPENDENCY_GROUP_MAX or group in taken or len(readable[group]) > 1:
+                digest = hashlib.sha1("\0".join(needs).encode()).hexdigest()[:12]
+                group = f"needs_{digest}"
+            out[group] = {"needs": list(needs), "hosts": sorted(hosts)}
+        return out
+
+    def inventory(self):
+        """The whole inventory as plain data: what the inventory plugin loads (and caches).
+
+        {"format": INVENTORY_FORMAT,
+         "groups": {group: [hosts]},                 # groups() and dependency_groups()
+         "group_vars": {group: {var: value}},        # nospof_dependencies per dependency group
+         "hosts": {name: {var: value}},              # host_vars() without what a group carries
+         "own_vars": {name: [var]},                  # the host's own `vars` (file backend)
+         "problems": [str]}
+        Endpoint lists are shared between groups, not copied: treat the result
+        as read-only.
+        """
+        groups = self.groups()
+        group_vars = {}
+        in_group = {}
+        for group, entry in self.dependency_groups(taken=groups).items():
+            groups[group] = entry["hosts"]
+            group_vars[group] = {"nospof_dependencies": {s: self._endpoints(s) for s in entry["needs"]}}
+            for host in entry["hosts"]:
+                in_group[host] = group
+        hosts = {}
+        for name in sorted(self.hosts):
+            hostvars = self.host_vars(name, dependencies=name not in in_group)
+            hosts[name] = hostvars
+        return {"format": INVENTORY_FORMAT, "groups": groups, "group_vars": group_vars,
+                "hosts": hosts,
+                "own_vars": {n: sorted(h["vars"]) for n, h in self.hosts.items() if h["vars"]},
+                "problems": list(self.problems)}
+
+    def host_vars(self, name, dependencies=True):
+        """Every variable the inventory gives `name`.
+
+        dependencies=False leaves out nospof_dependencies, which the inventory
+        carries as a variable of the host's dependency group instead.
+        """
         host = self.hosts[name]
         out = dict(host["vars"])
         out.update({
@@ -409,9 +476,11 @@ class Topology:
             "nospof_tags": host["tags"],
             "nospof_cluster": host["cluster"],
             "nospof_services": self.host_services(name),
-            "nospof_dependencies": self.host_dependencies(name),
+            "nospof_dependencies": self.host_dependencies(name) if dependencies else None,
             "nospof_firewall_allowlist": self.firewall_allowlist(name),
         })
+        if not dependencies:
+            del out["nospof_dependencies"]
         return out
 
     def to_dict(self):

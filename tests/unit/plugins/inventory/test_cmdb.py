@@ -1,5 +1,6 @@
 """The cmdb inventory plugin with the file backend, loaded the way Ansible loads it."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,23 @@ def inventory(path, *args):
                ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_NOCOLOR="1")
     ansible_inventory = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
     return subprocess.run([ansible_inventory, "-i", str(path), *args], capture_output=True, text=True, env=env)
+
+
+def plain(value):
+    """--export marks values from the inventory as unsafe ({"__ansible_unsafe": value}): unwrap them."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def cached(entry):
+    """What the jsonfile cache plugin holds: ansible-core 2.19 keeps the value as JSON text in `__payload__`."""
+    data = json.loads(entry.read_text())
+    return json.loads(data["__payload__"]) if "__payload__" in data else data
 
 
 def write_env(tmp_path, data, name="env.cmdb.yml"):
@@ -113,3 +131,47 @@ def test_cache_serves_the_second_load(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "@x:" in out.stdout
     shutil.rmtree(tmp_path / "cache")
+
+
+def test_dependencies_are_one_group_variable_per_set_of_needs(tmp_path):
+    path = write_env(tmp_path, {"hosts": [
+        {"name": "dns1", "address": "10.0.0.1", "services": [{"name": "dns", "ports": [53]}]},
+        {"name": "a", "address": "10.0.0.2", "depends_on": ["dns"]},
+        {"name": "b", "address": "10.0.0.3", "depends_on": ["dns"]},
+    ]})
+    out = inventory(path, "--list", "--export")
+    assert out.returncode == 0, out.stderr
+    data = yaml.safe_load(out.stdout)
+    want = {"dns": [{"host": "dns1", "address": "10.0.0.1", "port": 53, "protocol": "tcp",
+                     "site": None, "rack": None}]}
+    assert data["needs_dns"]["hosts"] == ["a", "b"]
+    assert plain(data["needs_dns"]["vars"]) == {"nospof_dependencies": want}
+    hostvars = plain(data["_meta"]["hostvars"])
+    assert "nospof_dependencies" not in hostvars["a"]
+    assert hostvars["dns1"]["nospof_dependencies"] == {}
+    # what a play sees: the host's variables with its groups'
+    merged = yaml.safe_load(inventory(path, "--host", "b").stdout)
+    assert merged["nospof_dependencies"] == want
+
+
+def test_cache_of_records_from_an_older_version_is_still_read(tmp_path):
+    env_path = tmp_path / "topology.yml"
+    env_path.write_text(yaml.safe_dump({"hosts": [
+        {"name": "dns1", "address": "10.0.0.1", "roles": ["x"], "services": [{"name": "dns", "ports": [53]}]},
+        {"name": "a", "address": "10.0.0.2", "depends_on": ["dns"]}]}))
+    cache = tmp_path / "cache"
+    path = write_env(tmp_path, {"path": "topology.yml", "cache": True, "cache_plugin": "ansible.builtin.jsonfile",
+                                "cache_connection": str(cache), "cache_timeout": 600})
+    assert inventory(path, "--graph").returncode == 0
+    (entry,) = list(cache.iterdir())
+    assert cached(entry)["format"] == "nospof-inventory/2"
+    # what earlier versions cached: the records themselves
+    sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
+    from ansible_collections.nospof.platform.plugins.module_utils.topology import Topology
+    records = Topology.from_records(yaml.safe_load(env_path.read_text())["hosts"], (), ()).to_dict()
+    entry.write_text(json.dumps({"__payload__": json.dumps(records)}))
+    env_path.unlink()
+    out = inventory(path, "--host", "dns1")
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load(out.stdout)["nospof_roles"] == ["x"]
+    assert cached(entry)["format"] == "nospof-inventory/2"

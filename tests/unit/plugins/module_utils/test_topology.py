@@ -119,3 +119,56 @@ def test_collapse_sources_scales_to_a_numbered_estate():
     out = collapse_sources(addresses)
     assert len(out) <= 20, out
     assert out[0] == "10.0.0.1" and out[-1] == "10.0.39.16"
+
+
+def _svc(name, host_, port):
+    return {"name": name, "host": host_, "protocol": "tcp", "ports": [port]}
+
+
+def test_dependency_groups_gather_hosts_that_need_the_same_services():
+    hosts = [host("dns1", "10.0.0.1", roles=["dns"]), host("m1", "10.0.0.2", roles=["mirror"]),
+             host("a", "10.0.0.3"), host("b", "10.0.0.4"), host("c", "10.0.0.5")]
+    services = [_svc("dns", "dns1", 53), _svc("mirror", "m1", 443)]
+    deps = [{"host": "a", "needs": "dns"}, {"host": "a", "needs": "mirror"},
+            {"host": "b", "needs": "mirror"}, {"host": "b", "needs": "dns"},
+            {"host": "c", "needs": "dns"}]
+    topo = Topology.from_records(hosts, services, deps)
+    assert topo.dependency_groups() == {
+        "needs_dns": {"needs": ["dns"], "hosts": ["c"]},
+        "needs_dns_mirror": {"needs": ["dns", "mirror"], "hosts": ["a", "b"]},
+    }
+
+
+def test_dependency_group_names_fall_back_to_a_hash():
+    # "a_b" + "c" and "a" + "b_c" would both be needs_a_b_c; a role group may
+    # already hold a name; a long list of needs makes a long name
+    long_needs = [f"service-number-{i}" for i in range(8)]
+    hosts = [host("p", "10.0.0.1", roles=["needs_x"]), host("q", "10.0.0.2"), host("r", "10.0.0.3"),
+             host("s", "10.0.0.4"), host("t", "10.0.0.5")]
+    services = [_svc(n, "p", 1000 + i) for i, n in enumerate(["a_b", "c", "a", "b_c", "x"] + long_needs)]
+    deps = ([{"host": "q", "needs": n} for n in ("a_b", "c")] + [{"host": "r", "needs": n} for n in ("a", "b_c")]
+            + [{"host": "s", "needs": "x"}] + [{"host": "t", "needs": n} for n in long_needs])
+    groups = Topology.from_records(hosts, services, deps).dependency_groups()
+    assert len(groups) == 4
+    by_host = {entry["hosts"][0]: name for name, entry in groups.items()}
+    for name in by_host.values():
+        assert name.startswith("needs_") and len(name) == len("needs_") + 12, name
+    assert by_host["q"] != by_host["r"]
+    # the same needs always give the same name
+    assert Topology.from_records(hosts, services, deps).dependency_groups() == groups
+
+
+def test_inventory_gives_each_dependency_set_once():
+    topo = Topology.from_records(HOSTS, SERVICES, DEPS)
+    inv = topo.inventory()
+    assert inv["format"] == "nospof-inventory/2"
+    assert inv["groups"]["needs_amqps"] == ["app1"]
+    assert inv["group_vars"] == {"needs_amqps": {"nospof_dependencies": topo.host_vars("app1")["nospof_dependencies"]}}
+    assert "nospof_dependencies" not in inv["hosts"]["app1"]
+    # hosts that need nothing keep an empty one of their own
+    assert inv["hosts"]["mq1"]["nospof_dependencies"] == {}
+    for name, hostvars in inv["hosts"].items():
+        merged = dict(inv["group_vars"].get("needs_amqps", {}) if name == "app1" else {}, **hostvars)
+        assert merged == topo.host_vars(name), name
+    # the rest of the groups are groups()'s
+    assert {g: m for g, m in inv["groups"].items() if g != "needs_amqps"} == topo.groups()
