@@ -175,3 +175,19 @@ def test_cache_of_records_from_an_older_version_is_still_read(tmp_path):
     assert out.returncode == 0, out.stderr
     assert yaml.safe_load(out.stdout)["nospof_roles"] == ["x"]
     assert cached(entry)["format"] == "nospof-inventory/2"
+
+
+def test_cache_in_an_unknown_form_is_refetched(tmp_path):
+    env_path = tmp_path / "topology.yml"
+    env_path.write_text(yaml.safe_dump({"hosts": [{"name": "a", "address": "10.0.0.1", "roles": ["x"]}]}))
+    cache = tmp_path / "cache"
+    path = write_env(tmp_path, {"path": "topology.yml", "cache": True, "cache_plugin": "ansible.builtin.jsonfile",
+                                "cache_connection": str(cache), "cache_timeout": 600})
+    assert inventory(path, "--graph").returncode == 0
+    (entry,) = list(cache.iterdir())
+    assert isinstance(cached(entry)["json"], str)  # the inventory as JSON text, one string to copy
+    entry.write_text(json.dumps({"__payload__": json.dumps({"format": "nospof-inventory/99", "x": 1})}))
+    out = inventory(path, "--graph")
+    assert out.returncode == 0, out.stderr
+    assert "@x:" in out.stdout
+    assert cached(entry)["format"] == "nospof-inventory/2"
