@@ -214,7 +214,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super().parse(inventory, loader, path)
         self._read_config_data(path)
         backend_name, options = self._backend_options(path)
-        backend = load_backend(backend_name, options)
 
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
@@ -236,7 +235,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if data is None or "format" not in data:
             if data is None:
                 try:
-                    records = backend.fetch()
+                    # imported and built only now: a cached load needs no HTTP code
+                    records = load_backend(backend_name, options).fetch()
                 except CMDBError as exc:
                     raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
                 try:
@@ -276,10 +276,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         compose = self.get_option("compose")
         composed = self.get_option("groups")
         keyed = self.get_option("keyed_groups")
+        added = set()
         for group, members in sorted(data["groups"].items()):
             self.inventory.add_group(group)
             for name in members:
                 self.inventory.add_host(name, group=group)
+            added.update(members)
         shared = {}  # host -> its dependency group's variables
         for group, variables in sorted(data["group_vars"].items()):
             for key, value in variables.items():
@@ -288,7 +290,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 shared[name] = variables
         own_vars = (data.get("own_vars") or {}) if trust_vars else {}
         for name, hostvars in sorted(data["hosts"].items()):
-            self.inventory.add_host(name)
+            if name not in added:
+                self.inventory.add_host(name)
             own = own_vars.get(name, ())
             for key, value in hostvars.items():
                 if key in own:
