@@ -38,7 +38,9 @@ CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 # Dependency groups (Topology.dependency_groups) are named after what their hosts
 # need, "needs_dns_mirror"; a longer name than this becomes "needs_<hash>".
 DEPENDENCY_GROUP_MAX = 64
-# What Topology.inventory() returns; a cache holding anything else is read as records.
+# The form of what Topology.inventory() returns. The inventory plugin's cache entry
+# names it; an entry without a form holds records (earlier versions), an entry in
+# another form is fetched again.
 INVENTORY_FORMAT = "nospof-inventory/2"
 
 
