@@ -460,8 +460,10 @@ def verdict(size, cold, warm):
             f"cached < {target[1]} s: {'met' if warm < target[1] else 'MISSED'}")
 
 
-def format_loads(size, graph_cold, graph, load_cold, load_warm):
+def format_loads(size, graph_cold, graph, load_cold, load_warm, floor):
     return "\n".join([
+        f"  {size} hosts, floor: `ansible-inventory --graph` of a plain YAML inventory with {size} hosts "
+        f"and no variables (ansible-core's own yaml plugin): {floor:.2f} s",
         f"  {size} hosts, `ansible-inventory --graph` (no dump): cold {graph_cold:.2f} s, cached {graph:.2f} s"
         f"  {verdict(size, graph_cold, graph)}",
         f"  {size} hosts, InventoryManager in process: cold {load_cold['total']:.2f} s, cached "
@@ -504,7 +506,7 @@ def main():
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, NOSPOF_CMDB_URL=url, NOSPOF_CMDB_TOKEN=token,
                ANSIBLE_INVENTORY_ENABLED="nospof.platform.cmdb", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
 
-    rows, phase_rows, loads = [], {}, {}
+    rows, phase_rows, loads, floors = [], {}, {}, {}
     t0 = time.monotonic()
     subprocess.run([os.path.join(BIN, "ansible-inventory"), "--version"], capture_output=True, env=env)
     baseline = time.monotonic() - t0
@@ -530,9 +532,14 @@ def main():
         shutil.rmtree(cache, ignore_errors=True)
         load_cold = load_in_process(source, env)
         load_warm = load_in_process(source, env)
+        # ansible-core's floor: its own yaml inventory plugin with as many hosts, no variables
+        plain = os.path.join(work, f"plain{size}.yml")
+        with open(plain, "w", encoding="utf-8") as handle:
+            json.dump({"all": {"hosts": {f"bench{n:05d}": None for n in range(size)}}}, handle)
+        floors[size] = timed_cli(plain, dict(env, ANSIBLE_INVENTORY_ENABLED="yaml"), "--graph")
         row = (size, hosts, cold, warm, hosts_warm)
         rows.append(row)
-        loads[size] = (graph_cold, graph, load_cold, load_warm)
+        loads[size] = (graph_cold, graph, load_cold, load_warm, floors[size])
         print(HEADER, flush=True)
         print(format_row(*row), flush=True)
         print(format_loads(size, *loads[size]), flush=True)
