@@ -13,8 +13,9 @@ description:
   - "Groups: one per role, C(cluster_<name>), C(site_<site>), C(rack_<site>_<rack>),
     C(tag_<tag>), C(status_<status>); plus O(groups) and O(keyed_groups)."
   - "Dependency groups: hosts that need the same services share one group, C(needs_<services>)
-    (or C(needs_<hash>) for a long or ambiguous name), which carries their C(nospof_dependencies)
-    once as a group variable; a host that needs nothing has C(nospof_dependencies={}) of its own."
+    (C(needs_nothing) for hosts that need nothing; C(needs_<hash>) for a long, taken or ambiguous
+    name), which carries their C(nospof_dependencies) once as a group variable. The C(needs_)
+    prefix is reserved for these groups."
   - With O(cache=true) the cache holds the derived inventory (groups, group and host variables),
     not the CMDB records, so a cached load neither asks the CMDB nor rebuilds the topology.
   - "Host variables: C(ansible_host) from the primary address, C(nospof_address),
@@ -139,6 +140,7 @@ cache_timeout: 600
 #       depends_on: [dns]
 """
 
+import hashlib
 import json
 import os
 
@@ -153,6 +155,9 @@ try:  # ansible-core >= 2.19 templates only data marked as trusted
 except ImportError:  # pragma: no cover - older ansible-core trusts everything
     def trust_as_template(value):
         return value
+
+
+_MISSING = object()
 
 
 def _trusted(value):
@@ -224,14 +229,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 data = self._cache[cache_key]
             except KeyError:
                 update_cache = True
-        if isinstance(data, dict) and "format" in data:
-            try:
-                data = json.loads(data["json"]) if data["format"] == INVENTORY_FORMAT else None
-            except (KeyError, TypeError, ValueError):
-                data = None
-            if not isinstance(data, dict):  # another version's form: ask the CMDB again
-                data = None
-                update_cache = bool(self.get_option("cache"))
+        if data is not None:
+            data, update = self._cached_form(data)
+            update_cache = update_cache or (update and bool(self.get_option("cache")))
         if data is None or "format" not in data:
             if data is None:
                 try:
@@ -265,6 +265,29 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.warning(f"cmdb inventory ({backend_name}): {problem}")
         self._populate(data, trust_vars=backend_name == "file")
 
+    @staticmethod
+    def _cached_form(data):
+        """(what to load, whether to rewrite the cache) for a cache entry.
+
+        The entry this version writes gives the inventory itself; an entry of
+        records (earlier versions: a dict with a `hosts` list and no `format`)
+        is returned as it is, to be derived and rewritten; anything else
+        (another version's form, a damaged entry) gives None: fetch again.
+        """
+        if isinstance(data, dict) and "format" in data:
+            try:
+                inventory = json.loads(data["json"]) if data["format"] == INVENTORY_FORMAT else None
+            except (KeyError, TypeError, ValueError):
+                inventory = None
+            if (isinstance(inventory, dict) and inventory.get("format") == INVENTORY_FORMAT
+                    and all(isinstance(inventory.get(key), dict) for key in ("groups", "group_vars", "hosts"))
+                    and isinstance(inventory.get("problems"), list)):
+                return inventory, False
+            return None, True
+        if isinstance(data, dict) and isinstance(data.get("hosts"), list):
+            return data, True
+        return None, True
+
     def _populate(self, data, trust_vars=False):
         """Load Topology.inventory()'s data (fresh or from the cache) into the inventory.
 
@@ -276,8 +299,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         compose = self.get_option("compose")
         composed = self.get_option("groups")
         keyed = self.get_option("keyed_groups")
+        # Another source of the same inventory (dc1.cmdb.yml next to dc2.cmdb.yml)
+        # may already have a dependency group of this name with other endpoints:
+        # then this source's group is named after its content instead.
+        rename = {}
+        for group, variables in data["group_vars"].items():
+            existing = self.inventory.groups.get(group)
+            if existing is not None and any(existing.get_vars().get(key, _MISSING) != value
+                                            for key, value in variables.items()):
+                digest = hashlib.sha1(json.dumps(variables, sort_keys=True).encode()).hexdigest()[:12]
+                rename[group] = f"needs_{digest}"
         added = set()
         for group, members in sorted(data["groups"].items()):
+            group = rename.get(group, group)
             self.inventory.add_group(group)
             for name in members:
                 self.inventory.add_host(name, group=group)
@@ -285,7 +319,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         shared = {}  # host -> its dependency group's variables
         for group, variables in sorted(data["group_vars"].items()):
             for key, value in variables.items():
-                self.inventory.set_variable(group, key, value)
+                self.inventory.set_variable(rename.get(group, group), key, value)
             for name in data["groups"].get(group, ()):
                 shared[name] = variables
         own_vars = (data.get("own_vars") or {}) if trust_vars else {}

@@ -412,24 +412,30 @@ class Topology:
         A host's nospof_dependencies depends only on which services it needs
         (every dependant of a service gets the same provider endpoints), so
         hosts that need the same services can share one copy of it as a group
-        variable instead of one copy each. The group is named after the needs,
+        variable instead of one copy each. Hosts that need nothing share
+        "needs_nothing" (with {}), so the variable has the same precedence on
+        every host. The group is named after the needs,
         "needs_dns_mirror"; if that name is longer than DEPENDENCY_GROUP_MAX,
         is taken by an inventory group, or two sets of needs would share it
         ("a_b" + "c" and "a" + "b_c"), it is "needs_" and a hash of the needs.
         """
         by_needs = {}
-        for name, needs in self._index()["needs_by_host"].items():
-            by_needs.setdefault(tuple(needs), []).append(name)
+        needs_by_host = self._index()["needs_by_host"]
+        for name in self.hosts:
+            by_needs.setdefault(tuple(needs_by_host.get(name, ())), []).append(name)
         taken = set(self.groups() if taken is None else taken)
-        readable = {}
+
+        def readable(needs):
+            return group_name("needs", *needs) if needs else "needs_nothing"
+
+        names = {}
         for needs in by_needs:
-            readable.setdefault(group_name("needs", *needs), []).append(needs)
+            names.setdefault(readable(needs), []).append(needs)
         out = {}
         for needs, hosts in sorted(by_needs.items()):
-            group = group_name("needs", *needs)
-            if len(group) > DEPENDENCY_GROUP_MAX or group in taken or len(readable[group]) > 1:
-                digest = hashlib.sha1("\0".join(needs).encode()).hexdigest()[:12]
-                group = f"needs_{digest}"
+            group = readable(needs)
+            if len(group) > DEPENDENCY_GROUP_MAX or group in taken or len(names[group]) > 1:
+                group = "needs_" + hashlib.sha1("\0".join(needs).encode()).hexdigest()[:12]
             out[group] = {"needs": list(needs), "hosts": sorted(hosts)}
         return out
 
@@ -447,16 +453,10 @@ class Topology:
         """
         groups = self.groups()
         group_vars = {}
-        in_group = {}
         for group, entry in self.dependency_groups(taken=groups).items():
             groups[group] = entry["hosts"]
             group_vars[group] = {"nospof_dependencies": {s: self._endpoints(s) for s in entry["needs"]}}
-            for host in entry["hosts"]:
-                in_group[host] = group
-        hosts = {}
-        for name in sorted(self.hosts):
-            hostvars = self.host_vars(name, dependencies=name not in in_group)
-            hosts[name] = hostvars
+        hosts = {name: self.host_vars(name, dependencies=False) for name in sorted(self.hosts)}
         return {"format": INVENTORY_FORMAT, "groups": groups, "group_vars": group_vars,
                 "hosts": hosts,
                 "own_vars": {n: sorted(h["vars"]) for n, h in self.hosts.items() if h["vars"]},

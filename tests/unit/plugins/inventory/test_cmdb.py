@@ -141,8 +141,8 @@ def test_dependencies_are_one_group_variable_per_set_of_needs(tmp_path):
     assert data["needs_dns"]["hosts"] == ["a", "b"]
     assert data["needs_dns"]["vars"] == {"nospof_dependencies": want}
     hostvars = data["_meta"]["hostvars"]
-    assert "nospof_dependencies" not in hostvars["a"]
-    assert hostvars["dns1"]["nospof_dependencies"] == {}
+    assert not any("nospof_dependencies" in hv for hv in hostvars.values())
+    assert data["needs_nothing"] == {"hosts": ["dns1"], "vars": {"nospof_dependencies": {}}}
     # what a play sees: the host's variables with its groups'
     merged = yaml.safe_load(inventory(path, "--host", "b").stdout)
     assert merged["nospof_dependencies"] == want
@@ -171,7 +171,14 @@ def test_cache_of_records_from_an_older_version_is_still_read(tmp_path):
     assert cached(entry)["format"] == "nospof-inventory/2"
 
 
-def test_cache_in_an_unknown_form_is_refetched(tmp_path):
+@pytest.mark.parametrize("entry_value", [
+    {"format": "nospof-inventory/99", "x": 1},                           # another version's form
+    {"format": "nospof-inventory/2", "json": "{\"format\": \"nospof-inventory/2\"}"},  # damaged
+    {"format": "nospof-inventory/2", "json": "not json"},
+    "a string",
+    [1, 2],
+])
+def test_cache_in_an_unknown_form_is_refetched(tmp_path, entry_value):
     env_path = tmp_path / "topology.yml"
     env_path.write_text(yaml.safe_dump({"hosts": [{"name": "a", "address": "10.0.0.1", "roles": ["x"]}]}))
     cache = tmp_path / "cache"
@@ -180,8 +187,21 @@ def test_cache_in_an_unknown_form_is_refetched(tmp_path):
     assert inventory(path, "--graph").returncode == 0
     (entry,) = list(cache.iterdir())
     assert isinstance(cached(entry)["json"], str)  # the inventory as JSON text, one string to copy
-    entry.write_text(json.dumps({"__payload__": json.dumps({"format": "nospof-inventory/99", "x": 1})}))
+    entry.write_text(json.dumps({"__payload__": json.dumps(entry_value)}))
     out = inventory(path, "--graph")
     assert out.returncode == 0, out.stderr
     assert "@x:" in out.stdout
     assert cached(entry)["format"] == "nospof-inventory/2"
+
+
+def test_two_sources_with_the_same_needs_keep_their_own_endpoints(tmp_path):
+    """dc1.cmdb.yml and dc2.cmdb.yml in one inventory: both have hosts needing `dns`, each its own."""
+    for dc in (1, 2):
+        (tmp_path / f"dc{dc}.cmdb.yml").write_text(yaml.safe_dump({
+            "plugin": "nospof.platform.cmdb", "backend": "file", "hosts": [
+                {"name": f"dns{dc}", "address": f"10.{dc}.0.1", "services": [{"name": "dns", "ports": [53]}]},
+                {"name": f"web{dc}", "address": f"10.{dc}.0.2", "depends_on": ["dns"]}]}))
+    for dc in (1, 2):
+        out = inventory(tmp_path, "--host", f"web{dc}")
+        assert out.returncode == 0, out.stderr
+        assert [e["host"] for e in yaml.safe_load(out.stdout)["nospof_dependencies"]["dns"]] == [f"dns{dc}"]

@@ -134,6 +134,7 @@ def test_dependency_groups_gather_hosts_that_need_the_same_services():
             {"host": "c", "needs": "dns"}]
     topo = Topology.from_records(hosts, services, deps)
     assert topo.dependency_groups() == {
+        "needs_nothing": {"needs": [], "hosts": ["dns1", "m1"]},
         "needs_dns": {"needs": ["dns"], "hosts": ["c"]},
         "needs_dns_mirror": {"needs": ["dns", "mirror"], "hosts": ["a", "b"]},
     }
@@ -149,13 +150,16 @@ def test_dependency_group_names_fall_back_to_a_hash():
     deps = ([{"host": "q", "needs": n} for n in ("a_b", "c")] + [{"host": "r", "needs": n} for n in ("a", "b_c")]
             + [{"host": "s", "needs": "x"}] + [{"host": "t", "needs": n} for n in long_needs])
     groups = Topology.from_records(hosts, services, deps).dependency_groups()
+    assert groups.pop("needs_nothing") == {"needs": [], "hosts": ["p"]}
     assert len(groups) == 4
     by_host = {entry["hosts"][0]: name for name, entry in groups.items()}
     for name in by_host.values():
         assert name.startswith("needs_") and len(name) == len("needs_") + 12, name
     assert by_host["q"] != by_host["r"]
     # the same needs always give the same name
-    assert Topology.from_records(hosts, services, deps).dependency_groups() == groups
+    again = Topology.from_records(hosts, services, deps).dependency_groups()
+    again.pop("needs_nothing")
+    assert again == groups
 
 
 def test_inventory_gives_each_dependency_set_once():
@@ -163,12 +167,21 @@ def test_inventory_gives_each_dependency_set_once():
     inv = topo.inventory()
     assert inv["format"] == "nospof-inventory/2"
     assert inv["groups"]["needs_amqps"] == ["app1"]
-    assert inv["group_vars"] == {"needs_amqps": {"nospof_dependencies": topo.host_vars("app1")["nospof_dependencies"]}}
-    assert "nospof_dependencies" not in inv["hosts"]["app1"]
-    # hosts that need nothing keep an empty one of their own
-    assert inv["hosts"]["mq1"]["nospof_dependencies"] == {}
+    # hosts that need nothing share an empty one, so it has one precedence on every host
+    assert inv["groups"]["needs_nothing"] == ["mq1", "mq2"]
+    assert inv["group_vars"] == {"needs_amqps": {"nospof_dependencies": topo.host_vars("app1")["nospof_dependencies"]},
+                                 "needs_nothing": {"nospof_dependencies": {}}}
+    assert not any("nospof_dependencies" in hostvars for hostvars in inv["hosts"].values())
     for name, hostvars in inv["hosts"].items():
-        merged = dict(inv["group_vars"].get("needs_amqps", {}) if name == "app1" else {}, **hostvars)
-        assert merged == topo.host_vars(name), name
+        group = "needs_amqps" if name == "app1" else "needs_nothing"
+        assert dict(inv["group_vars"][group], **hostvars) == topo.host_vars(name), name
     # the rest of the groups are groups()'s
-    assert {g: m for g, m in inv["groups"].items() if g != "needs_amqps"} == topo.groups()
+    assert {g: m for g, m in inv["groups"].items() if not g.startswith("needs_")} == topo.groups()
+
+
+def test_nothing_needed_and_a_service_named_nothing_do_not_share_a_group():
+    hosts = [host("p", "10.0.0.1"), host("q", "10.0.0.2")]
+    groups = Topology.from_records(hosts, [_svc("nothing", "p", 1)], [{"host": "q", "needs": "nothing"}]) \
+        .dependency_groups()
+    assert sorted(entry["needs"] for entry in groups.values()) == [[], ["nothing"]]
+    assert "needs_nothing" not in groups

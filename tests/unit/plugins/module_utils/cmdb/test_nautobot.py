@@ -220,6 +220,7 @@ class FakeNautobot:
         self.requests = []
         self.honour_depth = True
         self.delay = 0.0         # seconds each GraphQL answer takes
+        self.graphql_cap = 1000  # most objects per GraphQL page, whatever the limit
         self.inflight = 0        # GraphQL requests being answered now
         self.peak = 0            # the most at once
         self.lock = threading.Lock()
@@ -318,7 +319,8 @@ class FakeNautobot:
         if unknown:
             return 200, {"data": None, "errors": [{"message": f"Unknown argument {sorted(unknown)[0]!r}"}]}
         query = {k: v for k, v in values.items() if isinstance(v, list)}
-        query.update(limit=[str(values.get("limit", 1000))], offset=[str(values.get("offset", 0))], depth=["2"])
+        query.update(limit=[str(min(values.get("limit", 1000), self.graphql_cap))],
+                     offset=[str(values.get("offset", 0))], depth=["2"])
         status_code, page = self.answer(self.LISTS[field], query, {"Authorization": f"Token {TOKEN}"})
         items = []
         for item in page["results"]:
@@ -508,6 +510,14 @@ def test_graphql_lists_are_read_together_within_max_concurrency(nb):
     assert kinds.index("query { virtual_machines") < last_device
     # each page once
     assert len(set(queries)) == len(queries)
+
+
+def test_graphql_server_capping_the_page_is_an_error_not_a_short_list(nb):
+    nb.delay = 0.05
+    nb.graphql_cap = 2
+    with pytest.raises(CMDBDataError, match=r"Nautobot GraphQL \(devices\) returned 2 objects at offset 0 with "
+                                            r"limit 3 and more at offset 3: .*lower `page_size`"):
+        backend(nb, api="graphql", page_size=3, max_concurrency=8).fetch()
 
 
 def test_graphql_filters_and_tags_are_ored(nb):
