@@ -221,41 +221,29 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         backend_name, options = self._backend_options(path)
 
         cache_key = self.get_cache_key(path)
-        use_cache = self.get_option("cache") and cache
-        update_cache = self.get_option("cache") and not cache
-        data = None
-        if use_cache:
+        data = records = None
+        if self.get_option("cache") and cache:
             try:
-                data = self._cache[cache_key]
+                data, records = self._cached_form(self._cache[cache_key])
             except KeyError:
-                update_cache = True
-        if data is not None:
-            data, update = self._cached_form(data)
-            update_cache = update_cache or (update and bool(self.get_option("cache")))
-        if data is None or "format" not in data:
-            if data is None:
-                try:
+                pass
+        if data is None:
+            try:
+                if records is None:
                     # imported and built only now: a cached load needs no HTTP code
                     records = load_backend(backend_name, options).fetch()
-                except CMDBError as exc:
-                    raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
-                try:
                     topology = Topology.from_records(records.get("hosts"), records.get("services"),
                                                      records.get("dependencies"),
                                                      strict=self.get_option("strict"))
-                except TopologyError as exc:
-                    raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
-            else:
-                # A cache written before the inventory itself was cached holds the
-                # records: derive from them, and cache the result this time.
-                try:
-                    topology = Topology.from_dict(data)
-                except (TopologyError, AttributeError, TypeError) as exc:
-                    raise AnsibleParserError(f"cmdb inventory ({backend_name}): the cache "
-                                             f"{cache_key} is unreadable ({exc}); clear it") from None
-                update_cache = bool(self.get_option("cache"))
+                else:  # an earlier version's cache: the records
+                    try:
+                        topology = Topology.from_dict(records)
+                    except (AttributeError, TypeError) as exc:
+                        raise TopologyError(f"the cache {cache_key} is unreadable ({exc}); clear it") from None
+            except (CMDBError, TopologyError) as exc:
+                raise AnsibleParserError(f"cmdb inventory ({backend_name}): {exc}") from None
             data = topology.inventory()
-            if update_cache:
+            if self.get_option("cache"):
                 # As JSON text: the cache plugin deep-copies and encodes what it is
                 # given, which for 10,000 hosts of nested dicts took a second;
                 # one string is copied and encoded at C speed.
@@ -266,27 +254,27 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(data, trust_vars=backend_name == "file")
 
     @staticmethod
-    def _cached_form(data):
-        """(what to load, whether to rewrite the cache) for a cache entry.
+    def _cached_form(entry):
+        """(inventory, records) from a cache entry; (None, None): fetch again.
 
-        The entry this version writes gives the inventory itself; an entry of
+        The entry this version writes gives the inventory itself. An entry of
         records (earlier versions: a dict with a `hosts` list and no `format`)
-        is returned as it is, to be derived and rewritten; anything else
-        (another version's form, a damaged entry) gives None: fetch again.
+        gives the records, to derive the inventory from and cache it anew.
+        Anything else (another version's form, a damaged entry) gives neither.
         """
-        if isinstance(data, dict) and "format" in data:
+        if isinstance(entry, dict) and "format" in entry:
             try:
-                inventory = json.loads(data["json"]) if data["format"] == INVENTORY_FORMAT else None
+                inventory = json.loads(entry["json"]) if entry["format"] == INVENTORY_FORMAT else None
             except (KeyError, TypeError, ValueError):
                 inventory = None
             if (isinstance(inventory, dict) and inventory.get("format") == INVENTORY_FORMAT
                     and all(isinstance(inventory.get(key), dict) for key in ("groups", "group_vars", "hosts"))
                     and isinstance(inventory.get("problems"), list)):
-                return inventory, False
-            return None, True
-        if isinstance(data, dict) and isinstance(data.get("hosts"), list):
-            return data, True
-        return None, True
+                return inventory, None
+            return None, None
+        if isinstance(entry, dict) and isinstance(entry.get("hosts"), list):
+            return None, entry
+        return None, None
 
     def _populate(self, data, trust_vars=False):
         """Load Topology.inventory()'s data (fresh or from the cache) into the inventory.
@@ -309,13 +297,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                             for key, value in variables.items()):
                 digest = hashlib.sha1(json.dumps(variables, sort_keys=True).encode()).hexdigest()[:12]
                 rename[group] = f"needs_{digest}"
-        added = set()
+        # Every host is in a dependency group (needs_nothing included), so this adds them all.
         for group, members in sorted(data["groups"].items()):
             group = rename.get(group, group)
             self.inventory.add_group(group)
             for name in members:
                 self.inventory.add_host(name, group=group)
-            added.update(members)
         shared = {}  # host -> its dependency group's variables
         for group, variables in sorted(data["group_vars"].items()):
             for key, value in variables.items():
@@ -324,8 +311,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 shared[name] = variables
         own_vars = (data.get("own_vars") or {}) if trust_vars else {}
         for name, hostvars in sorted(data["hosts"].items()):
-            if name not in added:
-                self.inventory.add_host(name)
             own = own_vars.get(name, ())
             for key, value in hostvars.items():
                 if key in own:
